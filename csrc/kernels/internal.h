@@ -1,0 +1,111 @@
+/* Shared by the kernel files only: element formats, scratch, helpers. */
+#ifndef PAREWIRE_INTERNAL_H
+#define PAREWIRE_INTERNAL_H
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "parewire.h"
+#include "pcg64.h"
+
+/* Column indices within one row.  Rows longer than this are refused up front. */
+typedef uint32_t pw_idx;
+#define PW_IDX_MAX UINT32_MAX
+
+/* ---- element formats: values are moved as raw bits, read as double ---- */
+
+static inline double pw_f16_to_double(uint16_t h)
+{
+    uint64_t sign = (uint64_t)(h >> 15) << 63;
+    uint32_t exp = (h >> 10) & 0x1Fu, man = h & 0x3FFu;
+    double v;
+    if (exp == 0) {
+        v = (double)man * 0x1p-24; /* zero or subnormal: exact */
+        uint64_t b;
+        memcpy(&b, &v, 8);
+        b |= sign;
+        memcpy(&v, &b, 8);
+        return v;
+    }
+    uint64_t b = sign | ((uint64_t)(exp == 31 ? 2047 : exp - 15 + 1023) << 52) | ((uint64_t)man << 42);
+    memcpy(&v, &b, 8);
+    return v;
+}
+
+static inline double pw_bf16_to_double(uint16_t h)
+{
+    uint32_t b = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &b, 4);
+    return (double)f;
+}
+
+static inline double pw_f32_to_double(uint32_t b)
+{
+    float f;
+    memcpy(&f, &b, 4);
+    return (double)f;
+}
+
+static inline double pw_f64_to_double(uint64_t b)
+{
+    double d;
+    memcpy(&d, &b, 8);
+    return d;
+}
+
+/* Order-preserving maps between IEEE bit patterns and unsigned sort keys
+ * (negative values: all bits flipped; non-negative: sign bit set). */
+#define PW_KEY_FNS(T, SIGN)                                                     \
+    static inline T pw_key_##T(T b) { return (b & (SIGN)) ? (T)~b : (T)(b | (SIGN)); } \
+    static inline T pw_unkey_##T(T k) { return (k & (SIGN)) ? (T)(k ^ (SIGN)) : (T)~k; }
+PW_KEY_FNS(uint16_t, (uint16_t)0x8000u)
+PW_KEY_FNS(uint32_t, 0x80000000u)
+PW_KEY_FNS(uint64_t, 0x8000000000000000ULL)
+#undef PW_KEY_FNS
+
+/* ---- per-row scratch, sized once for the longest row of a call ---- */
+
+typedef struct {
+    int64_t cap;
+    double *st;        /* running column strength */
+    double *p;         /* attachment weights, then probabilities */
+    double *q;         /* normalised cdf of the remaining columns */
+    double *x;         /* one round of uniform draws */
+    pw_idx *rem;       /* remaining columns, ascending */
+    pw_idx *order;     /* columns in draw order: targets */
+    pw_idx *guide;     /* cdf bucket -> first candidate */
+    unsigned char *seen;
+    uint64_t *k64;     /* sort keys (64-bit view) */
+    uint64_t *t64;     /* radix scratch */
+} pw_row_ws;
+
+pw_status pw_row_ws_init(pw_row_ws *ws, int64_t cap);
+void pw_row_ws_free(pw_row_ws *ws);
+
+/* ---- sorting (sort.c) ---- */
+void pw_sort_u16(uint16_t *a, uint16_t *tmp, int64_t n);
+void pw_sort_u32(uint32_t *a, uint32_t *tmp, int64_t n);
+void pw_sort_u64(uint64_t *a, uint64_t *tmp, int64_t n);
+/* Sorts a by its top 32 bits only (stable); the low 32 bits ride along. */
+void pw_sort_u64_by_hi32(uint64_t *a, uint64_t *tmp, int64_t n);
+
+/* ---- samplers (sampler.c) ---- */
+/* numpy's pairwise summation order, so sums match np.sum bit for bit. */
+double pw_pairwise_sum(const double *a, int64_t n);
+/* p: probabilities (sum 1, all > 0).  Writes the n columns in draw order. */
+void pw_choice_numpy(pw_pcg64 *g, const double *p, int64_t n, pw_idx *order, pw_row_ws *ws);
+/* w: positive weights (any scale).  Same distribution, one key sort. */
+void pw_choice_fast(pw_pcg64 *g, const double *w, int64_t n, pw_idx *order, pw_row_ws *ws);
+
+/* ---- layout (layout.c) ---- */
+/* Copies the tensor, in logical row-major order, to / from contiguous dst. */
+void pw_gather(const pw_tensor *t, void *dst);
+void pw_scatter(const pw_tensor *t, const void *src);
+/* 2-D strided element copy, blocked so neither side is walked column-wise. */
+void pw_copy2d(void *dst, int64_t drs, int64_t dcs, const void *src, int64_t srs, int64_t scs,
+               int64_t rows, int64_t cols, size_t es);
+int pw_all_finite(const void *data, int64_t n, pw_dtype dtype);
+
+#endif

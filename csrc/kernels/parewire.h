@@ -1,0 +1,84 @@
+/* parewire kernels: preferential-attachment rewiring on raw memory.
+ *
+ * Plain C11, no Python, no torch.  Callers (the CPython binding) describe a
+ * tensor by data pointer, dtype, shape and strides in elements; the kernels
+ * view it as a 2-D matrix of R = shape[0] rows and C = numel / R columns.
+ * Arguments are validated by the caller (pw_check_tensor helps); a kernel
+ * fails only by returning a status (allocation, non-finite values,
+ * cancellation), never by printing, exiting or aborting, and on failure
+ * the tensor's memory is exactly as it was.
+ */
+#ifndef PAREWIRE_H
+#define PAREWIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#if !defined(__STDC_VERSION__) || __STDC_VERSION__ < 201112L
+#if !defined(_MSC_VER)
+#error "parewire kernels need a C11 compiler"
+#endif
+#endif
+
+typedef enum {
+    PW_OK = 0,
+    PW_ERR_NOMEM,       /* scratch allocation failed */
+    PW_ERR_NONFINITE,   /* a NaN or infinite weight */
+    PW_ERR_OVERFLOW,    /* strengths overflow float64 (weights near DBL_MAX) */
+    PW_ERR_CANCELLED,   /* *cancel became non-zero between rows */
+    PW_ERR_SHAPE,       /* ndim < 1, negative extent, or a size overflows */
+    PW_ERR_OVERLAP,     /* strides make distinct indices share memory */
+    PW_ERR_ARGUMENT     /* unknown dtype, sampler or pass count */
+} pw_status;
+
+typedef enum { PW_FLOAT32 = 0, PW_FLOAT64 = 1, PW_FLOAT16 = 2, PW_BFLOAT16 = 3 } pw_dtype;
+
+typedef enum {
+    PW_SAMPLER_NUMPY = 0, /* numpy Generator.choice(replace=False, p=P), bit for bit */
+    PW_SAMPLER_FAST = 1   /* exponential keys: same distribution, one sort per row */
+} pw_sampler;
+
+#define PW_MAX_NDIM 64
+
+typedef struct {
+    void *data;             /* address of element [0, 0, ...] */
+    pw_dtype dtype;
+    int ndim;
+    const int64_t *shape;
+    const int64_t *strides; /* in elements; may be negative or zero-extent */
+} pw_tensor;
+
+/* The PCG64 words numpy reports: state = (hi << 64) | lo, likewise inc. */
+typedef struct {
+    uint64_t state_hi, state_lo, inc_hi, inc_lo;
+} pw_seed;
+
+typedef struct {
+    int passes;             /* 2: rows then columns (PA rewiring); 1: rows only */
+    pw_sampler sampler;
+    int reseed_each_pass;   /* 1: every pass starts from *seed (the reference);
+                               0: the second pass continues the first's stream */
+    const volatile int *cancel; /* optional; checked between rows */
+} pw_options;
+
+typedef struct {
+    int64_t rows, cols;
+    double row_mean, row_var; /* sums along each row (in-strength of output neurons) */
+    double col_mean, col_var; /* sums along each column (out-strength of inputs) */
+} pw_stats;
+
+size_t pw_dtype_size(pw_dtype dtype);
+
+/* Validates shape/strides/dtype for the kernels; `writable` also rejects
+ * views whose elements overlap in memory.  Fills *rows / *cols. */
+pw_status pw_check_tensor(const pw_tensor *t, int writable, int64_t *rows, int64_t *cols);
+
+/* Rewires t in place.  On PW_OK, *seed holds the stream state after the last
+ * pass; on any error t's memory is untouched. */
+pw_status pw_rewire(const pw_tensor *t, const pw_options *opt, pw_seed *seed);
+
+/* Row and column sums of the 2-D view in float64: mean and unbiased variance
+ * (NaN for a variance over one value). */
+pw_status pw_strength_stats(const pw_tensor *t, pw_stats *out);
+
+#endif
