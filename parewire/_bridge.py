@@ -1,0 +1,86 @@
+"""Hands tensors to the C kernels: type checks, DLPack export, device round trips.
+
+Everything here translates; nothing decides.  The kernels accept CPU memory
+in float32, float64, float16 and bfloat16, any strides that do not overlap.
+Tensors on other devices go through a host copy that is written back into
+the caller's tensor only after the kernel has succeeded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any, Iterator, Tuple
+
+import numpy as np
+import torch
+
+from . import _C
+
+SeedWords = Tuple[int, int, int, int]
+
+TORCH_DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
+NUMPY_DTYPES = (np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.float16))
+
+
+def check_weights(w: Any, fn: str) -> None:
+    """Raise TypeError / ValueError if the kernels cannot rewire ``w``."""
+    if isinstance(w, torch.Tensor):
+        if w.layout != torch.strided:
+            raise TypeError(f"{fn}: expected a dense (strided) tensor, got layout {w.layout}")
+        if w.dtype not in TORCH_DTYPES:
+            raise TypeError(
+                f"{fn}: expected a floating tensor (float32, float64, float16 or bfloat16), got {w.dtype}"
+            )
+        if w.is_meta:
+            raise ValueError(f"{fn}: a meta tensor has no values to rewire; materialise it first (to_empty + init)")
+    elif isinstance(w, np.ndarray):
+        if w.dtype not in NUMPY_DTYPES:
+            raise TypeError(f"{fn}: expected a float16, float32 or float64 array, got {w.dtype}")
+        if not w.flags.writeable:
+            raise ValueError(f"{fn}: the array is read-only; rewiring writes in place")
+    else:
+        raise TypeError(f"{fn}: expected a torch.Tensor or numpy.ndarray, got {type(w).__name__}")
+    if w.ndim < 2:
+        raise ValueError(f"{fn}: only tensors with 2 or more dimensions are supported, got shape {tuple(w.shape)}")
+
+
+def _capsule(x: Any) -> Any:
+    """A DLPack capsule for a CPU tensor or array (versioned protocol when offered)."""
+    if isinstance(x, torch.Tensor):
+        x = x.detach()  # __dlpack__ refuses tensors that require grad
+    try:
+        return x.__dlpack__(max_version=(1, 0))
+    except TypeError:  # producers older than DLPack 1.0 (torch < 2.9, numpy < 2.1)
+        return x.__dlpack__()
+
+
+@contextlib.contextmanager
+def host_view(w: Any, *, write_back: bool) -> Iterator[Any]:
+    """Yields a CPU tensor/array sharing or mirroring ``w``.
+
+    CPU data is yielded as is.  For device tensors a host copy is yielded and,
+    if ``write_back`` and the block succeeds, copied back into ``w`` in place.
+    """
+    if isinstance(w, np.ndarray) or w.device.type == "cpu":
+        yield w
+        return
+    host = w.detach().to("cpu")
+    yield host
+    if write_back:
+        with torch.no_grad():
+            w.detach().copy_(host)
+
+
+def rewire(w: Any, seed: SeedWords, *, passes: int, sampler: int, reseed: bool = True) -> SeedWords:
+    """Runs the rewiring kernel on ``w`` in place; returns the final stream state."""
+    with host_view(w, write_back=True) as h:
+        return _C.rewire(_capsule(h), seed, passes, sampler, reseed)
+
+
+def strength_stats(w: Any) -> Tuple[int, int, float, float, float, float]:
+    with host_view(w, write_back=False) as h:
+        return _C.strength_stats(_capsule(h))
+
+
+def numel(w: Any) -> int:
+    return int(w.numel()) if isinstance(w, torch.Tensor) else int(w.size)

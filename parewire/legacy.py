@@ -1,0 +1,98 @@
+"""Drop-in replacements for the authors' ``weight_rewiring.py``.
+
+Same names, signatures and return values, so ``import parewire as
+weight_rewiring`` keeps existing code working.  With a truthy int seed the
+results are the reference ``PA_rewiring_np``'s, bit for bit.
+
+Differences from the reference, all deliberate:
+
+* ``PA_rewiring_torch`` / ``rewiring_torch`` accumulate strengths in float64
+  like the numpy versions (the reference's torch versions lose precision in
+  float32 and so draw different permutations); both names give the numpy
+  results.
+* A falsy seed (``False``, ``None``, ``0``) draws the seed from torch's RNG
+  instead of OS entropy, so ``torch.manual_seed`` makes it reproducible.
+* The tensor is rewired in place and returned as the same object, for any
+  device and for float32/float64/float16/bfloat16; bad input raises before
+  anything is written.
+* ``stabilize_strength`` calls the initializer on the tensor in its own
+  shape every time, returns it in its original shape, keeps the first
+  candidate when every score is NaN, and restores the weights if the
+  initializer fails.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Optional, Tuple
+
+import numpy as np
+import torch
+
+from . import _bridge, _C
+from .functional import _is_empty, stabilize_strength_
+from .seeding import SeedWords, draw_seed, seed_words, words_from_state
+
+__all__ = ["PA_rewiring_np", "PA_rewiring_torch", "rewiring_np", "rewiring_torch", "stabilize_strength"]
+
+
+def _legacy_seed(seed: Any) -> Tuple[SeedWords, bool, Optional[np.random.BitGenerator]]:
+    """(words, reseed_each_pass, bit generator to advance) for a reference-style seed."""
+    if isinstance(seed, np.random.Generator):
+        seed = seed.bit_generator
+    if isinstance(seed, np.random.BitGenerator):
+        # default_rng(bitgen) shares the stream: both passes draw from it in turn.
+        if not isinstance(seed, np.random.PCG64):
+            raise ValueError(f"seed: only PCG64 generators can be followed, got {type(seed).__name__}")
+        return words_from_state(seed.state), False, seed
+    if not seed:
+        return seed_words(draw_seed()), True, None
+    return seed_words(seed), True, None
+
+
+def _run(weights: Any, seed: Any, passes: int, fn: str) -> Any:
+    _bridge.check_weights(weights, fn)
+    words, reseed, bitgen = _legacy_seed(seed)
+    if _is_empty(weights, fn):
+        return weights
+    final = _bridge.rewire(weights, words, passes=passes, sampler=_C.SAMPLER_NUMPY, reseed=reseed)
+    if bitgen is not None:
+        state = bitgen.state
+        state["state"] = {"state": (final[0] << 64) | final[1], "inc": (final[2] << 64) | final[3]}
+        bitgen.state = state
+    return weights
+
+
+def PA_rewiring_np(weights: Any, seed: Any = False) -> Any:
+    """Preferential-attachment rewiring of ``weights`` in place (rows, then columns).
+
+    Drop-in for the reference ``PA_rewiring_np``: a truthy int ``seed`` gives
+    its result bit for bit.  Returns ``weights``.
+    """
+    return _run(weights, seed, 2, "PA_rewiring_np")
+
+
+def PA_rewiring_torch(weights: Any, seed: Any = False) -> Any:
+    """Same as :func:`PA_rewiring_np` (float64 strengths; see the module notes)."""
+    return _run(weights, seed, 2, "PA_rewiring_torch")
+
+
+def rewiring_np(weights: Any, seed: Any) -> Any:
+    """One rewiring pass over the rows of a 2-D array or tensor, in place.
+
+    Works on strided views: ``rewiring_np(w.T, s)`` rewires the columns of ``w``.
+    """
+    return _run(weights, seed, 1, "rewiring_np")
+
+
+def rewiring_torch(weights: Any, seed: Any) -> Any:
+    """Same as :func:`rewiring_np` (float64 strengths)."""
+    return _run(weights, seed, 1, "rewiring_torch")
+
+
+def stabilize_strength(initializer: Callable[[torch.Tensor], Any], weights: torch.Tensor, K: int = 100) -> torch.Tensor:
+    """Random search over ``K`` initialisations for the lowest strength variance.
+
+    Drop-in for the reference (see the module notes for the fixed defects);
+    same as :func:`parewire.stabilize_strength_`.
+    """
+    return stabilize_strength_(weights, initializer, K)
