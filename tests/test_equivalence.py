@@ -1,0 +1,339 @@
+"""The ``fast`` and ``numpy`` samplers draw the same distribution.
+
+The ``numpy`` sampler reproduces ``Generator.choice`` draw for draw (the
+fixture tests check that bit for bit); the ``fast`` sampler uses exponential
+keys and different random numbers.  They can only be compared in
+distribution, so these tests draw many rewirings of tiny matrices with fixed
+values, count every distinct output matrix, and compare the counts:
+
+* between the samplers, with a two-sample chi-square test of homogeneity;
+* against the exact distribution, enumerated here from the specification
+  (every row's permutation is a successive sample without replacement,
+  i.e. Plackett-Luce), with a chi-square goodness-of-fit test;
+* for a single row, the column that receives the smallest value (the
+  first-drawn column) against P itself.
+
+Every test draws from fixed seeds, so it is deterministic.  Each statistical
+test rejects at ``ALPHA`` = 1e-3: if the kernels' random numbers change (the
+fast sampler's may), a correct sampler fails a given test with probability
+1e-3.  ``test_the_tests_reject_a_biased_sampler`` shows the same tests do
+reject a plausible wrong sampler.
+
+A finding, kept visible as a strict xfail: PA rewiring restarts the random
+stream from the same seed for its second (column) pass, as the reference
+does.  The two passes therefore share their random numbers, and the two
+samplers turn shared numbers into permutations differently, so over whole
+two-pass results they are *not* equal in distribution (and neither is the
+independent-pass distribution).  Each pass alone, and two passes with
+independent streams, agree - see the tests below.
+"""
+
+from __future__ import annotations
+
+import collections
+import functools
+import itertools
+
+import numpy as np
+import pytest
+import torch
+from scipy import stats
+
+import parewire
+from parewire import _C
+from parewire.seeding import seed_words
+
+ALPHA = 1e-3  # significance level of every statistical test in this file
+N = 50_000  # rewirings per sampler and matrix
+NUMPY_SEEDS = range(0, N)  # disjoint seed ranges: the two samples are independent
+FAST_SEEDS = range(N, 2 * N)
+SECOND_PASS_OFFSET = 1 << 40  # seed of an independent second pass: s + offset
+MIN_EXPECTED = 5.0  # categories expected fewer times than this are pooled
+
+CODES = {"numpy": _C.SAMPLER_NUMPY, "fast": _C.SAMPLER_FAST}
+
+# Fixed values, all distinct (no ties), spread enough that P is far from uniform.
+MATRICES = {
+    "3x3": [[0.9, -0.4, 0.1], [0.3, 0.7, -0.8], [-0.2, 0.5, 0.6]],
+    "2x4": [[1.5, -1.0, 0.25, -0.5], [0.75, -0.25, 2.0, -1.5]],
+}
+SINGLE_PASS = {**MATRICES, "4x2": np.array(MATRICES["2x4"]).T.tolist()}
+
+
+# ---------------------------------------------------------------- sampling
+
+
+def _pass(w: np.ndarray, seed: int, sampler: str) -> None:
+    """One rewiring pass over the rows of the (possibly strided) array ``w``."""
+    _C.rewire(w.__dlpack__(), seed_words(seed), passes=1, sampler=CODES[sampler])
+
+
+@functools.lru_cache(maxsize=None)
+def draw(name: str, sampler: str, mode: str) -> collections.Counter:
+    """Counts of each distinct output over N seeds.
+
+    mode: "one" - a single pass over the rows;
+          "independent" - rows, then columns from an unrelated seed;
+          "pa" - ``parewire.pa_rewire_`` itself (both passes from one seed).
+    """
+    base = np.array((SINGLE_PASS if mode == "one" else MATRICES)[name], dtype=np.float32)
+    counts: collections.Counter = collections.Counter()
+    for s in NUMPY_SEEDS if sampler == "numpy" else FAST_SEEDS:
+        if mode == "pa":
+            t = torch.from_numpy(base.copy())
+            parewire.pa_rewire_(t, seed=s, sampler=sampler)
+            w = t.numpy()
+        else:
+            w = base.copy()
+            _pass(w, s, sampler)
+            if mode == "independent":
+                _pass(w.T, s + SECOND_PASS_OFFSET, sampler)
+        counts[w.tobytes()] += 1
+    return counts
+
+
+# ---------------------------------------------------------------- exact distribution
+
+
+def _plackett_luce(p: np.ndarray):
+    """Every ordering of the columns with its probability under successive sampling."""
+    for perm in itertools.permutations(range(len(p))):
+        prob, left = 1.0, 1.0
+        for i in perm:
+            prob *= p[i] / left
+            left -= p[i]
+        yield perm, prob
+
+
+def _exact_pass(w: np.ndarray, prob: float, out: list) -> None:
+    """Appends (result, probability) for every outcome of one pass over the rows of w."""
+    rows, cols = w.shape
+
+    def rec(w, r, st, pr):
+        if r == rows:
+            out.append((w, pr))
+            return
+        st = st + w[r - 1].astype(np.float64)
+        p = st + np.abs(np.min(st)) + 1
+        p = p / np.sum(p)
+        vals = np.sort(w[r])
+        for perm, pp in _plackett_luce(p):
+            nxt = w.copy()
+            nxt[r, list(perm)] = vals  # smallest value -> first-drawn column
+            rec(nxt, r + 1, st, pr * pp)
+
+    rec(w.copy(), 1, np.zeros(cols), prob)
+
+
+@functools.lru_cache(maxsize=None)
+def exact(name: str, mode: str) -> dict:
+    """Exact probability of each output matrix (keyed by its bytes)."""
+    w = np.array((SINGLE_PASS if mode == "one" else MATRICES)[name], dtype=np.float32)
+    first: list = []
+    _exact_pass(w, 1.0, first)
+    dist: dict = collections.defaultdict(float)
+    for w1, p1 in first:
+        if mode == "one":
+            dist[w1.tobytes()] += p1
+            continue
+        second: list = []
+        _exact_pass(np.ascontiguousarray(w1.T), p1, second)
+        for w2, p2 in second:
+            dist[np.ascontiguousarray(w2.T).tobytes()] += p2
+    return dict(dist)
+
+
+# ---------------------------------------------------------------- statistics
+
+
+def _pool(obs: np.ndarray, exp: np.ndarray):
+    """Pools the columns whose expected count is below MIN_EXPECTED into one."""
+    small = exp.min(axis=0) < MIN_EXPECTED
+    if small.any():
+        obs = np.column_stack([obs[:, ~small], obs[:, small].sum(axis=1)])
+        exp = np.column_stack([exp[:, ~small], exp[:, small].sum(axis=1)])
+    return obs, exp
+
+
+def homogeneity_p(a: collections.Counter, b: collections.Counter) -> float:
+    """p-value of Pearson's chi-square test that two samples share one distribution."""
+    keys = sorted(set(a) | set(b))
+    obs = np.array([[a[k] for k in keys], [b[k] for k in keys]], dtype=float)
+    exp = obs.sum(axis=1, keepdims=True) * obs.sum(axis=0, keepdims=True) / obs.sum()
+    obs, _ = _pool(obs, exp)
+    if obs.shape[1] < 2:
+        return 1.0
+    return float(stats.chi2_contingency(obs, correction=False).pvalue)
+
+
+def goodness_of_fit_p(counts: collections.Counter, probs: dict) -> float:
+    """p-value of Pearson's chi-square test of ``counts`` against exact ``probs``."""
+    outside = set(counts) - set(probs)
+    assert not outside, f"{len(outside)} outputs the specification cannot produce"
+    keys = sorted(probs)
+    n = sum(counts.values())
+    obs = np.array([[counts[k] for k in keys]], dtype=float)
+    exp = np.array([[probs[k] for k in keys]]) * n
+    obs, exp = _pool(obs, exp)
+    exp *= obs.sum() / exp.sum()  # absorbs float rounding in the enumerated total
+    return float(stats.chisquare(obs[0], exp[0]).pvalue)
+
+
+# ---------------------------------------------------------------- tests
+
+
+def test_exact_distribution_is_a_distribution():
+    for name in MATRICES:
+        d = exact(name, "independent")
+        assert abs(sum(d.values()) - 1.0) < 1e-12
+        assert min(d.values()) > 0
+    # Distinct values: every path through the permutations is a distinct matrix.
+    assert len(exact("3x3", "independent")) == 6**4
+    assert len(exact("2x4", "independent")) == 24 * 2**3
+
+
+@pytest.mark.parametrize("name", sorted(SINGLE_PASS))
+def test_one_pass_same_distribution(name):
+    p = homogeneity_p(draw(name, "numpy", "one"), draw(name, "fast", "one"))
+    assert p > ALPHA, f"numpy and fast samplers differ on one pass over {name}: p = {p:.2e}"
+
+
+@pytest.mark.parametrize("sampler", sorted(CODES))
+@pytest.mark.parametrize("name", sorted(SINGLE_PASS))
+def test_one_pass_matches_exact_distribution(name, sampler):
+    p = goodness_of_fit_p(draw(name, sampler, "one"), exact(name, "one"))
+    assert p > ALPHA, f"{sampler} sampler, one pass over {name}: p = {p:.2e}"
+
+
+def test_pa_rewiring_is_two_passes_from_the_same_seed():
+    """What pa_rewire_ does, spelt out; the independent-pass tests below swap the second seed."""
+    for sampler in CODES:
+        for s in range(20):
+            base = np.array(MATRICES["3x3"], dtype=np.float32)
+            t = torch.from_numpy(base.copy())
+            parewire.pa_rewire_(t, seed=s, sampler=sampler)
+            w = base.copy()
+            _pass(w, s, sampler)
+            _pass(w.T, s, sampler)
+            np.testing.assert_array_equal(t.numpy(), w)
+
+
+@pytest.mark.parametrize("name", sorted(MATRICES))
+def test_independent_passes_same_distribution(name):
+    p = homogeneity_p(draw(name, "numpy", "independent"), draw(name, "fast", "independent"))
+    assert p > ALPHA, f"numpy and fast samplers differ on two independent passes over {name}: p = {p:.2e}"
+
+
+@pytest.mark.parametrize("sampler", sorted(CODES))
+@pytest.mark.parametrize("name", sorted(MATRICES))
+def test_independent_passes_match_exact_distribution(name, sampler):
+    p = goodness_of_fit_p(draw(name, sampler, "independent"), exact(name, "independent"))
+    assert p > ALPHA, f"{sampler} sampler, two independent passes over {name}: p = {p:.2e}"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="both passes restart the stream from the same seed (as the reference does), so they share "
+    "random numbers, and the two samplers map shared numbers to permutations differently: over whole "
+    "PA-rewired matrices the samplers differ in distribution (chi-square p ~ 0 on these matrices)",
+)
+@pytest.mark.parametrize("name", sorted(MATRICES))
+def test_pa_rewire_whole_matrix_same_distribution(name):
+    p = homogeneity_p(draw(name, "numpy", "pa"), draw(name, "fast", "pa"))
+    assert p > ALPHA, f"pa_rewire_ over {name}: numpy vs fast p = {p:.2e}"
+
+
+def test_pa_rewire_outputs_stay_in_the_support():
+    """Whatever the coupling between passes, every output is one the algorithm can produce."""
+    for name in MATRICES:
+        support = exact(name, "independent")
+        for sampler in CODES:
+            assert set(draw(name, sampler, "pa")) <= set(support)
+
+
+ROW0 = [3.0, -1.0, 0.5, 2.0, -2.5]  # strengths after row 0; P = (s + 2.5 + 1) / 19.5
+ROW1 = [0.4, -0.7, 1.1, 0.0, -0.2]  # the smallest value, -0.7, goes to the first-drawn column
+
+
+def _first_column_p() -> np.ndarray:
+    st = np.array(ROW0, dtype=np.float32).astype(np.float64)
+    p = st + np.abs(st.min()) + 1
+    return p / p.sum()
+
+
+def _first_column_counts(rewire_once) -> np.ndarray:
+    base = np.array([ROW0, ROW1], dtype=np.float32)
+    counts = np.zeros(len(ROW0))
+    smallest = np.float32(min(ROW1))
+    for s in range(1, N + 1):  # from 1: the legacy rewiring_np reads seed 0 as "unseeded"
+        w = base.copy()
+        rewire_once(w, s)
+        counts[int(np.flatnonzero(w[1] == smallest)[0])] += 1
+    return counts
+
+
+FIRST_COLUMN = {
+    "numpy": lambda w, s: parewire.rewiring_np(w, s),  # the legacy single pass (numpy sampler)
+    "fast": lambda w, s: _C.rewire(w.__dlpack__(), seed_words(s), passes=1, sampler=_C.SAMPLER_FAST),
+}
+
+
+@pytest.mark.parametrize("sampler", sorted(FIRST_COLUMN))
+def test_first_drawn_column_has_probability_p(sampler):
+    counts = _first_column_counts(FIRST_COLUMN[sampler])
+    p = stats.chisquare(counts, _first_column_p() * N).pvalue
+    assert p > ALPHA, f"{sampler}: first-drawn column counts {counts} vs P*N {_first_column_p() * N}: p = {p:.2e}"
+
+
+# ---------------------------------------------------------------- the tests have power
+
+
+def _simulate(name: str, n: int, seed: int, keys) -> collections.Counter:
+    """Vectorised PA rewiring in numpy, independent passes, with a pluggable key rule.
+
+    ``keys(rng, P)`` returns one key per column; columns are drawn in
+    ascending key order.  Exponential keys E/P are correct; uniform keys U/P
+    are a classic mistake (they are not a successive sample).
+    """
+    rng = np.random.default_rng(seed)
+    w = np.broadcast_to(np.array(MATRICES[name], dtype=np.float32), (n, *np.shape(MATRICES[name]))).copy()
+
+    def one_pass(v):  # rows of v[i] are rewired in place (v may be a transposed view)
+        rows, cols = v.shape[1:]
+        st = np.zeros((n, cols))
+        for r in range(1, rows):
+            st += v[:, r - 1]
+            p = st + np.abs(st.min(axis=1, keepdims=True)) + 1
+            targets = np.argsort(keys(rng, p), axis=1)
+            row = np.empty((n, cols), dtype=np.float32)
+            np.put_along_axis(row, targets, np.sort(v[:, r], axis=1), axis=1)
+            v[:, r] = row
+
+    one_pass(w)
+    one_pass(w.transpose(0, 2, 1))
+    return collections.Counter(m.tobytes() for m in w)
+
+
+def _exponential_keys(rng, p):
+    return rng.exponential(size=p.shape) / p
+
+
+def _uniform_keys(rng, p):
+    return rng.random(size=p.shape) / p
+
+
+def test_the_tests_reject_a_biased_sampler():
+    # A correct independent implementation passes ...
+    good = _simulate("3x3", N, 1, _exponential_keys)
+    assert goodness_of_fit_p(good, exact("3x3", "independent")) > ALPHA
+    assert homogeneity_p(good, draw("3x3", "fast", "independent")) > ALPHA
+    # ... and the plausible wrong one (uniform keys) is rejected by both tests.
+    bad = _simulate("3x3", N, 2, _uniform_keys)
+    assert goodness_of_fit_p(bad, exact("3x3", "independent")) < ALPHA
+    assert homogeneity_p(bad, draw("3x3", "numpy", "independent")) < ALPHA
+    # The first-drawn-column test also rejects uniform keys.
+    rng = np.random.default_rng(3)
+    p = _first_column_p()
+    first = np.argmin(rng.random((N, len(p))) / p, axis=1)
+    counts = np.bincount(first, minlength=len(p))
+    assert stats.chisquare(counts, p * N).pvalue < ALPHA
