@@ -1,0 +1,152 @@
+"""Both samplers draw successive sampling without replacement (Plackett-Luce).
+
+A 2-row matrix and a single row pass expose one weighted permutation: row 0
+fixes the strength and so the weights P = row0 + |min row0| + 1; row 1 holds
+0, 1, ..., C-1, so after the pass the column holding value j is the j-th
+drawn target.  Each call continues the PCG64 stream returned by the previous
+one, so the draws are independent.  For C <= 4 every permutation is counted
+and compared with its exact probability
+
+    P(pi) = prod_k P[pi_k] / (1 - sum_{j<k} P[pi_j])
+
+by a chi-square test with fixed seeds (deterministic; a biased sampler, e.g.
+one that broke key ties by column order or drew the first target uniformly,
+fails it by hundreds of standard deviations at these sample sizes).
+"""
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+import parewire
+from parewire import _C
+from parewire.seeding import seed_words
+
+SAMPLERS = {"numpy": _C.SAMPLER_NUMPY, "fast": _C.SAMPLER_FAST}
+DRAWS = 100_000
+
+
+def plackett_luce(p):
+    """Exact probability of every permutation of range(len(p)) under weights p."""
+    p = np.asarray(p, dtype=np.float64) / np.sum(p)
+    probs = {}
+    for perm in itertools.permutations(range(len(p))):
+        pr, left = 1.0, 1.0
+        for i in perm:
+            pr *= p[i] / left
+            left -= p[i]
+        probs[perm] = pr
+    return probs
+
+
+def draw_permutations(row0, sampler, seed, n):
+    """n weighted permutations from one stream, with weights row0 + |min row0| + 1."""
+    c = len(row0)
+    w = np.zeros((2, c), dtype=np.float64)
+    w[0] = row0
+    ranks = np.arange(c, dtype=np.float64)
+    words = seed_words(seed)
+    code = SAMPLERS[sampler]
+    counts = {}
+    for _ in range(n):
+        w[1] = ranks
+        words = _C.rewire(w.__dlpack__(), words, passes=1, sampler=code)
+        perm = tuple(np.argsort(w[1]).tolist())  # column of value j = j-th target
+        counts[perm] = counts.get(perm, 0) + 1
+    np.testing.assert_array_equal(w[0], row0)  # row 0 never moves
+    return counts
+
+
+def chi_square_pvalue(counts, probs, n):
+    perms = sorted(probs)
+    assert set(counts) <= set(perms)
+    observed = np.array([counts.get(k, 0) for k in perms], dtype=np.float64)
+    expected = np.array([probs[k] for k in perms]) * n
+    return stats.chisquare(observed, expected).pvalue
+
+
+# row 0 of the matrix; P = row0 + |min(row0)| + 1 (float64)
+WEIGHT_CASES = {
+    "c2": [0.0, 2.5],                 # P = (1, 3.5)
+    "c3": [1.0, -1.0, 4.0],           # P = (3, 1, 6)
+    "c4": [0.0, 1.0, 3.0, -2.0],      # P = (3, 4, 6, 1)
+    "c4_ties": [2.0, 0.0, 2.0, 0.0],  # P = (3, 1, 3, 1): equal weights must not favour low columns
+    "c4_skewed": [30.0, 0.0, 5.0, 1.0],  # P = (31, 1, 6, 2)
+}
+
+
+@pytest.mark.parametrize("sampler", ["fast", "numpy"])
+@pytest.mark.parametrize("case", sorted(WEIGHT_CASES))
+def test_permutations_follow_plackett_luce(sampler, case):
+    row0 = WEIGHT_CASES[case]
+    seed = 20240 + sorted(WEIGHT_CASES).index(case) + (7 if sampler == "fast" else 0)
+    counts = draw_permutations(row0, sampler, seed, DRAWS)
+    p = np.asarray(row0) + abs(min(row0)) + 1
+    probs = plackett_luce(p)
+    assert chi_square_pvalue(counts, probs, DRAWS) > 1e-4
+    # the first target alone: a sharper check of the leading weight
+    first = np.zeros(len(row0))
+    for perm, k in counts.items():
+        first[perm[0]] += k
+    assert stats.chisquare(first, p / p.sum() * DRAWS).pvalue > 1e-4
+
+
+def test_chi_square_detects_a_biased_sampler():
+    """The test has teeth: uniform permutations fail the c4 case."""
+    rng = np.random.default_rng(5)
+    counts = {}
+    for _ in range(DRAWS):
+        perm = tuple(rng.permutation(4).tolist())
+        counts[perm] = counts.get(perm, 0) + 1
+    p = np.asarray(WEIGHT_CASES["c4"]) + 3
+    assert chi_square_pvalue(counts, plackett_luce(p), DRAWS) < 1e-10
+
+
+def test_fast_sampler_handles_huge_weight_ratios():
+    """Weights near the float64 range must not underflow keys into ties."""
+    row0 = [0.0, 1e300, 1e300, 0.0]  # P = (1, 1e300+1, 1e300+1, 1)
+    counts = draw_permutations(row0, "fast", 99, 20_000)
+    # columns 1 and 2 come first, in either order with equal chance;
+    # then 0 and 3 with equal chance
+    firsts = {}
+    for perm, k in counts.items():
+        assert set(perm[:2]) == {1, 2}
+        firsts[(perm[0], perm[2])] = firsts.get((perm[0], perm[2]), 0) + k
+    assert len(firsts) == 4
+    assert stats.chisquare(list(firsts.values())).pvalue > 1e-4
+
+
+@pytest.mark.parametrize("sampler", ["fast", "numpy"])
+def test_long_rows_keep_leading_marginal(sampler):
+    """On a long row the first target still has probability P_i / sum(P).
+
+    Column weights 1 (half of the columns) and 4 (the other half): the first
+    target lands in the heavy half with probability 4/5.
+    """
+    c = 600
+    row0 = np.where(np.arange(c) % 2 == 0, 3.0, 0.0)  # P = 4 or 1
+    w = np.zeros((2, c))
+    words = seed_words(31 + (sampler == "fast"))
+    heavy = 0
+    n = 4000
+    for _ in range(n):
+        w[0] = row0
+        w[1] = np.arange(c)
+        words = _C.rewire(w.__dlpack__(), words, passes=1, sampler=SAMPLERS[sampler])
+        heavy += int(np.argmin(w[1]) % 2 == 0)
+    expected = 0.8 * n
+    sd = math.sqrt(n * 0.8 * 0.2)
+    assert abs(heavy - expected) < 4.5 * sd
+
+
+def test_fast_sampler_is_deterministic_and_a_permutation():
+    w = np.random.default_rng(0).standard_normal((50, 70)).astype(np.float32)
+    a, b = w.copy(), w.copy()
+    parewire.pa_rewire_(a, seed=5, sampler="fast")
+    parewire.pa_rewire_(b, seed=5, sampler="fast")
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(np.sort(a, axis=None), np.sort(w, axis=None))
+    assert not np.array_equal(a, w)
