@@ -67,6 +67,11 @@ PW_KEY_FNS(uint64_t, 0x8000000000000000ULL)
 
 /* ---- per-row scratch, sized once for the longest row of a call ---- */
 
+/* Guide-table buckets per remaining column in the numpy sampler. */
+#ifndef PW_GUIDE_PER_COLUMN
+#define PW_GUIDE_PER_COLUMN 2
+#endif
+
 typedef struct {
     int64_t cap;
     double *st;        /* running column strength */
@@ -75,7 +80,7 @@ typedef struct {
     double *x;         /* one round of uniform draws */
     pw_idx *rem;       /* remaining columns, ascending */
     pw_idx *order;     /* columns in draw order: targets */
-    pw_idx *guide;     /* cdf bucket -> first candidate */
+    pw_idx *guide;     /* cdf bucket -> first candidate (PW_GUIDE_PER_COLUMN per column) */
     unsigned char *seen;
     uint64_t *k64;     /* sort keys (64-bit view) */
     uint64_t *t64;     /* radix scratch */

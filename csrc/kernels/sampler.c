@@ -45,59 +45,112 @@ double pw_pairwise_sum(const double *a, int64_t n)
     return pw_pairwise_sum(a, n2) + pw_pairwise_sum(a + n2, n - n2);
 }
 
+/* The plain statement of numpy's round: normalise the cdf by true division,
+ * then locate each draw with a guide table.  Used when the remaining mass is
+ * so small (weights spanning ~270 decades) that the scaled comparisons of
+ * pw_choice_numpy below could meet subnormal numbers. */
+static void round_normalised(pw_pcg64 *g, const double *c, int64_t m, const pw_idx *rem, pw_row_ws *ws,
+                             pw_idx *order, int64_t *found)
+{
+    double *q = ws->p; /* the caller's p is no longer needed: pr holds it */
+    pw_idx *guide = ws->guide;
+    const double total = c[m - 1];
+    for (int64_t k = 0; k < m; k++)
+        q[k] = c[k] / total;
+    const double dm = (double)m;
+    int64_t k = 0;
+    for (int64_t b = 0; b < m; b++) {
+        const double t = (double)b / dm;
+        while (q[k] <= t)
+            k++;
+        guide[b] = (pw_idx)k;
+    }
+    for (int64_t d = 0; d < m; d++) {
+        const double xv = pw_pcg64_next_double(g);
+        int64_t b = (int64_t)(xv * dm);
+        if (b >= m)
+            b = m - 1;
+        while (b > 0 && (double)b / dm > xv)
+            b--;
+        int64_t j = guide[b];
+        while (q[j] <= xv)
+            j++;
+        const pw_idx col = rem[j];
+        order[*found] = col;
+        *found += !ws->seen[col];
+        ws->seen[col] = 1;
+    }
+}
+
 void pw_choice_numpy(pw_pcg64 *g, const double *p, int64_t n, pw_idx *order, pw_row_ws *ws)
 {
     pw_idx *rem = ws->rem, *guide = ws->guide;
-    double *q = ws->q, *x = ws->x;
+    double *c = ws->q;  /* cumulative sums over the remaining columns */
+    double *pr = ws->x; /* p of the remaining columns, compacted like rem */
     unsigned char *seen = ws->seen;
     int64_t found = 0, m = n;
 
     for (int64_t i = 0; i < n; i++) {
         rem[i] = (pw_idx)i;
+        pr[i] = p[i];
         seen[i] = 0;
     }
     while (m > 0) {
-        /* numpy draws the whole round before looking anything up. */
-        pw_pcg64_fill_double(g, m, x);
-
-        /* cumsum over the remaining columns, then cdf /= cdf[-1]. */
         double acc = 0.0;
         for (int64_t k = 0; k < m; k++) {
-            acc += p[rem[k]];
-            q[k] = acc;
+            acc += pr[k];
+            c[k] = acc;
         }
         const double total = acc;
-        for (int64_t k = 0; k < m; k++)
-            q[k] = q[k] / total; /* a true division, as numpy does: q[m-1] == 1 */
-
-        const double dm = (double)m;
-        int64_t k = 0;
-        for (int64_t b = 0; b < m; b++) {
-            const double t = (double)b / dm;
-            while (q[k] <= t)
-                k++;
-            guide[b] = (pw_idx)k;
-        }
-        for (int64_t d = 0; d < m; d++) {
-            const double xv = x[d];
-            int64_t b = (int64_t)(xv * dm);
-            if (b >= m)
-                b = m - 1;
-            while (b > 0 && (double)b / dm > xv)
-                b--; /* x * m rounded up across a bucket edge */
-            int64_t j = guide[b];
-            while (q[j] <= xv)
-                j++; /* first cdf entry > x: searchsorted(side='right') */
-            const pw_idx col = rem[j];
-            if (!seen[col]) {
+        if (!(total >= 0x1p-900)) {
+            round_normalised(g, c, m, rem, ws, order, &found);
+        } else {
+            /* numpy compares each draw x with q = fl(c / total).  Without
+             * dividing: c > x*total*(1 + 2^-49) implies fl(c / total) > x and
+             * c < x*total*(1 - 2^-49) implies fl(c / total) < x (the margin
+             * covers the roundings of x*total and of the bounds); only in
+             * between is the division done.  Bucket b of the guide holds the
+             * first cdf entry above b*total/m shrunk by 2^-46, a lower bound
+             * of the answer for every x with floor(x*m) = b. */
+            const int64_t nb = PW_GUIDE_PER_COLUMN * m; /* finer buckets: scans mostly stop at once */
+            const double dm = (double)nb;
+            const double step = total / dm * (1.0 - 0x1p-46);
+            int64_t k = 0;
+            for (int64_t b = 0; b < nb; b++) {
+                const double t = (double)b * step;
+                while (c[k] <= t)
+                    k++;
+                guide[b] = (pw_idx)k;
+            }
+            /* numpy draws the whole round before the lookups; no lookup
+             * consumes randomness, so drawing as we go is the same stream. */
+            for (int64_t d = 0; d < m; d++) {
+                const double xv = pw_pcg64_next_double(g);
+                int64_t b = (int64_t)(xv * dm);
+                if (b >= nb)
+                    b = nb - 1;
+                int64_t j = guide[b];
+                const double y = xv * total;
+                const double hi = y * (1.0 + 0x1p-49), lo = y * (1.0 - 0x1p-49);
+                for (;;) {
+                    const double cj = c[j];
+                    if (cj > hi || (cj >= lo && cj / total > xv))
+                        break; /* first j with fl(c[j] / total) > x: searchsorted(side='right') */
+                    j++;
+                }
+                const pw_idx col = rem[j];
+                order[found] = col; /* kept only on its first appearance */
+                found += !seen[col];
                 seen[col] = 1;
-                order[found++] = col;
             }
         }
         int64_t w = 0;
-        for (int64_t j = 0; j < m; j++)
-            if (!seen[rem[j]])
-                rem[w++] = rem[j];
+        for (int64_t j = 0; j < m; j++) {
+            const pw_idx col = rem[j];
+            rem[w] = col;
+            pr[w] = pr[j];
+            w += !seen[col];
+        }
         m = w;
     }
 }
