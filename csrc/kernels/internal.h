@@ -93,8 +93,13 @@ void pw_row_ws_free(pw_row_ws *ws);
 void pw_sort_u16(uint16_t *a, uint16_t *tmp, int64_t n);
 void pw_sort_u32(uint32_t *a, uint32_t *tmp, int64_t n);
 void pw_sort_u64(uint64_t *a, uint64_t *tmp, int64_t n);
-/* Sorts a by its top 32 bits only (stable); the low 32 bits ride along. */
-void pw_sort_u64_by_hi32(uint64_t *a, uint64_t *tmp, int64_t n);
+/* Sorts a by its top 32 bits only (stable); the low 32 bits ride along.
+ * The top part must be below 2**pw_prefix_bits(n): only that many bits are
+ * sorted on (fewer passes for shorter arrays). */
+int pw_prefix_bits(int64_t n);
+void pw_sort_by_prefix(uint64_t *a, uint64_t *tmp, int64_t n);
+/* Stable sort of the indices idx[0..n) by key[idx[i]]; tmp holds n. */
+void pw_sort_idx_by_key(pw_idx *idx, pw_idx *tmp, const uint64_t *key, int64_t n);
 
 /* ---- samplers (sampler.c) ---- */
 /* numpy's pairwise summation order, so sums match np.sum bit for bit. */

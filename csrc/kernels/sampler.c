@@ -14,9 +14,11 @@
  *
  * pw_choice_fast draws the same distribution with exponential keys
  * E_i / w_i (Efraimidis–Spirakis): ascending key order is a successive
- * sample without replacement.  One pass of draws and one key sort.
+ * sample without replacement.  One pass of draws (a ziggurat, no log in the
+ * common case) and one radix sort on a short prefix of the keys.
  */
 #include "internal.h"
+#include "ziggurat.h"
 
 double pw_pairwise_sum(const double *a, int64_t n)
 {
@@ -155,42 +157,98 @@ void pw_choice_numpy(pw_pcg64 *g, const double *p, int64_t n, pw_idx *order, pw_
     }
 }
 
+/* The strips' edges and the tail: about 1 draw in 90. */
+static double exponential_slow(pw_pcg64 *g, int i, double x)
+{
+    for (;;) {
+        if (i == 0) /* the tail beyond r: memoryless, so r + Exp(1) */
+            return PW_ZIG_R - log(1.0 - pw_pcg64_next_double(g));
+        const double y = pw_zig_f[i] + pw_pcg64_next_double(g) * (pw_zig_f[i + 1] - pw_zig_f[i]);
+        if (y < exp(-x))
+            return x;
+        /* rejected: start over */
+        const uint64_t r = pw_pcg64_next64(g);
+        i = (int)(r & 0xFF);
+        x = (double)(r >> 11) * 0x1p-53 * pw_zig_x[i];
+        if (x < pw_zig_x[i + 1])
+            return x;
+    }
+}
+
+/* Exp(1) by the ziggurat method (Marsaglia and Tsang 2000): one 64-bit draw
+ * and one multiply in ~99% of calls.  The low 8 bits pick the strip, the top
+ * 53 bits the position in it. */
+static inline double standard_exponential(pw_pcg64 *g)
+{
+    const uint64_t r = pw_pcg64_next64(g);
+    const int i = (int)(r & 0xFF);
+    const double x = (double)(r >> 11) * 0x1p-53 * pw_zig_x[i];
+    if (x < pw_zig_x[i + 1])
+        return x;
+    return exponential_slow(g, i, x);
+}
+
+/* Runs longer than this, of keys whose sort prefixes are equal, are settled
+ * by a radix sort of their full keys instead of insertion. */
+#define PW_RUN_INSERTION_MAX 16
+
 void pw_choice_fast(pw_pcg64 *g, const double *w, int64_t n, pw_idx *order, pw_row_ws *ws)
 {
-    uint64_t *keys = ws->k64;
     double *full = ws->q; /* full key of each column */
-    for (int64_t i = 0; i < n; i++) {
-        /* u in (0, 1], so E = -log(u) is finite and >= 0. */
-        const double u = (double)((pw_pcg64_next64(g) >> 11) + 1) * (1.0 / 9007199254740992.0);
-        const double key = -log(u) / w[i];
+    uint64_t *keys = ws->k64;
+    for (int64_t i = 0; i < n; i++)
+        full[i] = standard_exponential(g);
+    uint64_t kmax = 0;
+    for (int64_t i = 0; i < n; i++) { /* a separate loop so the divisions vectorise */
+        const double key = full[i] / w[i];
         uint64_t bits;
         memcpy(&bits, &key, 8);
         full[i] = key;
-        /* Non-negative doubles order like their bit patterns.  Sort on the
-         * top 32 bits with the column riding in the low 32, then settle the
-         * rare runs of equal prefixes by the full key, so column order breaks
-         * a tie only when the full 64-bit keys are equal. */
-        keys[i] = (bits & 0xFFFFFFFF00000000ULL) | (uint64_t)(pw_idx)i;
+        kmax = bits > kmax ? bits : kmax;
     }
-    pw_sort_u64_by_hi32(keys, ws->t64, n);
+    /* Non-negative doubles order like their bit patterns.  Sort on a short
+     * prefix -- 6 bits of octave below the largest key's, then mantissa bits;
+     * keys 63 octaves below the largest share prefix 0 -- with the column in
+     * the low 32 bits, then settle runs of equal prefixes by the full key, so
+     * column order breaks a tie only between equal 64-bit keys. */
+    const int pbits = pw_prefix_bits(n);
+    const uint64_t top = kmax >> 52;
+    const uint64_t base = top >= 63 ? (top - 63) << 52 : 0;
+    const int shift = 58 - pbits; /* (kmax - base) < 64 << 52 = 2**58 */
+    const uint64_t *kb = (const uint64_t *)(const void *)full;
+    for (int64_t i = 0; i < n; i++) {
+        uint64_t bits;
+        memcpy(&bits, &full[i], 8);
+        const uint64_t pre = bits < base ? 0 : (bits - base) >> shift;
+        keys[i] = (pre << 32) | (uint64_t)(pw_idx)i;
+    }
+    pw_sort_by_prefix(keys, ws->t64, n);
 
-    int64_t i = 0;
-    while (i < n) {
-        int64_t j = i + 1;
-        while (j < n && (keys[j] >> 32) == (keys[i] >> 32))
-            j++;
-        for (int64_t a = i + 1; a < j; a++) { /* stable insertion sort of the run */
-            const uint64_t v = keys[a];
-            const double vk = full[(pw_idx)v];
-            int64_t b = a;
-            while (b > i && full[(pw_idx)keys[b - 1]] > vk) {
-                keys[b] = keys[b - 1];
-                b--;
-            }
-            keys[b] = v;
+    int64_t run = 0; /* start of the current run of equal prefixes */
+    order[0] = (pw_idx)keys[0];
+    for (int64_t k = 1; k <= n; k++) {
+        if (k < n && ((keys[k] ^ keys[k - 1]) >> 32) == 0) {
+            order[k] = (pw_idx)keys[k];
+            continue;
         }
-        i = j;
+        /* order[run..k) share a prefix, in column order (the sort is stable) */
+        const int64_t len = k - run;
+        if (len > PW_RUN_INSERTION_MAX) {
+            pw_sort_idx_by_key(order + run, ws->rem, kb, len);
+        } else if (len > 1) {
+            for (int64_t a = run + 1; a < k; a++) {
+                const pw_idx v = order[a];
+                const double vk = full[v];
+                int64_t b = a;
+                while (b > run && full[order[b - 1]] > vk) {
+                    order[b] = order[b - 1];
+                    b--;
+                }
+                order[b] = v;
+            }
+        }
+        if (k < n)
+            order[k] = (pw_idx)keys[k];
+        run = k;
     }
-    for (int64_t k = 0; k < n; k++)
-        order[k] = (pw_idx)keys[k];
 }

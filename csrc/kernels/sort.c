@@ -1,65 +1,155 @@
-/* Sorting unsigned keys: LSD radix with 8-bit digits.
+/* Sorting unsigned keys: LSD radix sorts, all stable.
  *
  * All digit histograms come from one read; a digit on which every key
  * agrees is skipped (common for the exponent byte of initialised weights).
- * Short arrays use insertion sort.  Every sort here is stable.
+ * Long arrays use 11-bit digits (three passes cover 32 bits instead of four;
+ * the three 2048-entry histograms still fit in L1), short ones 8-bit digits
+ * (fewer counters to clear and sum), the shortest insertion sort.
  */
 #include <stdlib.h>
 
 #include "internal.h"
 
-#define PW_INSERTION_MAX 48
+#define PW_INSERTION_MAX 32
 
-#define PW_DEFINE_RADIX(NAME, T, FIRST, NDIG)                                     \
-    void NAME(T *a, T *tmp, int64_t n)                                            \
+/* Stable insertion sort of a by the bits (v >> SHIFT) & MASK. */
+#define PW_INSERTION(T, a, n, SHIFT, MASK)                                        \
+    for (int64_t i_ = 1; i_ < (n); i_++) {                                        \
+        const T v_ = (a)[i_];                                                     \
+        const T vk_ = (T)((v_ >> (SHIFT)) & (MASK));                              \
+        int64_t j_ = i_;                                                          \
+        while (j_ > 0 && (T)(((a)[j_ - 1] >> (SHIFT)) & (MASK)) > vk_) {          \
+            (a)[j_] = (a)[j_ - 1];                                                \
+            j_--;                                                                 \
+        }                                                                         \
+        (a)[j_] = v_;                                                             \
+    }
+
+/* LSD radix sort of a[0..n) by NDIG digits of BITS bits starting at bit
+ * FIRST; tmp holds n elements.  The result ends in a. */
+#define PW_RADIX_BODY(T, a, tmp, n, FIRST, BITS, NDIG)                            \
     {                                                                             \
-        if (n < 2)                                                                \
-            return;                                                               \
-        if (n <= PW_INSERTION_MAX) {                                              \
-            for (int64_t i = 1; i < n; i++) {                                     \
-                T v = a[i];                                                       \
-                T vk = (T)(v >> (8 * (FIRST)));                                   \
-                int64_t j = i;                                                    \
-                while (j > 0 && (T)(a[j - 1] >> (8 * (FIRST))) > vk) {            \
-                    a[j] = a[j - 1];                                              \
-                    j--;                                                          \
-                }                                                                 \
-                a[j] = v;                                                         \
-            }                                                                     \
-            return;                                                               \
-        }                                                                         \
-        uint32_t count[NDIG][256];                                                \
+        enum { NB_ = 1 << (BITS) };                                               \
+        uint32_t count[NDIG][NB_];                                                \
         memset(count, 0, sizeof count);                                           \
-        for (int64_t i = 0; i < n; i++) {                                         \
-            T v = a[i];                                                           \
+        for (int64_t i = 0; i < (n); i++) {                                       \
+            const T v = (a)[i];                                                   \
             for (int d = 0; d < (NDIG); d++)                                      \
-                count[d][(v >> (8 * ((FIRST) + d))) & 0xFF]++;                    \
+                count[d][(v >> ((FIRST) + (BITS) * d)) & (NB_ - 1)]++;            \
         }                                                                         \
-        T *src = a, *dst = tmp;                                                   \
+        T *src = (a), *dst = (tmp);                                               \
         for (int d = 0; d < (NDIG); d++) {                                        \
-            const int shift = 8 * ((FIRST) + d);                                  \
+            const int shift = (FIRST) + (BITS) * d;                               \
             uint32_t *c = count[d];                                               \
-            if (c[(src[0] >> shift) & 0xFF] == (uint32_t)n)                       \
+            if (c[(src[0] >> shift) & (NB_ - 1)] == (uint32_t)(n))                \
                 continue; /* every key has this digit */                          \
             uint32_t sum = 0;                                                     \
-            for (int b = 0; b < 256; b++) {                                       \
-                uint32_t k = c[b];                                                \
+            for (int b = 0; b < NB_; b++) {                                       \
+                const uint32_t k = c[b];                                          \
                 c[b] = sum;                                                       \
                 sum += k;                                                         \
             }                                                                     \
-            for (int64_t i = 0; i < n; i++) {                                     \
-                T v = src[i];                                                     \
-                dst[c[(v >> shift) & 0xFF]++] = v;                                \
+            for (int64_t i = 0; i < (n); i++) {                                   \
+                const T v = src[i];                                               \
+                dst[c[(v >> shift) & (NB_ - 1)]++] = v;                           \
             }                                                                     \
             T *s = src;                                                           \
             src = dst;                                                            \
             dst = s;                                                              \
         }                                                                         \
-        if (src != a)                                                             \
-            memcpy(a, src, (size_t)n * sizeof(T));                                \
+        if (src != (a))                                                           \
+            memcpy((a), src, (size_t)(n) * sizeof(T));                            \
     }
 
-PW_DEFINE_RADIX(pw_sort_u16, uint16_t, 0, 2)
-PW_DEFINE_RADIX(pw_sort_u32, uint32_t, 0, 4)
-PW_DEFINE_RADIX(pw_sort_u64, uint64_t, 0, 8)
-PW_DEFINE_RADIX(pw_sort_u64_by_hi32, uint64_t, 4, 4)
+/* Rows at least this long sort with 11-bit digits. */
+#define PW_WIDE_DIGITS_MIN 1024
+
+static void radix_u32_8(uint32_t *a, uint32_t *tmp, int64_t n) PW_RADIX_BODY(uint32_t, a, tmp, n, 0, 8, 4)
+static void radix_u32_11(uint32_t *a, uint32_t *tmp, int64_t n) PW_RADIX_BODY(uint32_t, a, tmp, n, 0, 11, 3)
+static void radix_u64_8(uint64_t *a, uint64_t *tmp, int64_t n) PW_RADIX_BODY(uint64_t, a, tmp, n, 0, 8, 8)
+static void radix_u64_11(uint64_t *a, uint64_t *tmp, int64_t n) PW_RADIX_BODY(uint64_t, a, tmp, n, 0, 11, 6)
+static void radix_hi_8(uint64_t *a, uint64_t *tmp, int64_t n) PW_RADIX_BODY(uint64_t, a, tmp, n, 32, 8, 2)
+static void radix_hi_11(uint64_t *a, uint64_t *tmp, int64_t n) PW_RADIX_BODY(uint64_t, a, tmp, n, 32, 11, 2)
+
+void pw_sort_u16(uint16_t *a, uint16_t *tmp, int64_t n)
+{
+    if (n <= PW_INSERTION_MAX) {
+        PW_INSERTION(uint16_t, a, n, 0, 0xFFFFu)
+        return;
+    }
+    PW_RADIX_BODY(uint16_t, a, tmp, n, 0, 8, 2)
+}
+
+void pw_sort_u32(uint32_t *a, uint32_t *tmp, int64_t n)
+{
+    if (n <= PW_INSERTION_MAX) {
+        PW_INSERTION(uint32_t, a, n, 0, 0xFFFFFFFFu)
+    } else if (n < PW_WIDE_DIGITS_MIN) {
+        radix_u32_8(a, tmp, n);
+    } else {
+        radix_u32_11(a, tmp, n); /* digits of 11, 11 and 10 bits */
+    }
+}
+
+void pw_sort_u64(uint64_t *a, uint64_t *tmp, int64_t n)
+{
+    if (n <= PW_INSERTION_MAX) {
+        PW_INSERTION(uint64_t, a, n, 0, ~0ULL)
+    } else if (n < PW_WIDE_DIGITS_MIN) {
+        radix_u64_8(a, tmp, n);
+    } else {
+        radix_u64_11(a, tmp, n); /* 6 digits of 11 bits: the top one has 9 */
+    }
+}
+
+int pw_prefix_bits(int64_t n) { return n < PW_WIDE_DIGITS_MIN ? 16 : 22; }
+
+void pw_sort_by_prefix(uint64_t *a, uint64_t *tmp, int64_t n)
+{
+    if (n <= PW_INSERTION_MAX) {
+        PW_INSERTION(uint64_t, a, n, 32, 0xFFFFFFFFULL)
+    } else if (n < PW_WIDE_DIGITS_MIN) {
+        radix_hi_8(a, tmp, n);
+    } else {
+        radix_hi_11(a, tmp, n);
+    }
+}
+
+void pw_sort_idx_by_key(pw_idx *idx, pw_idx *tmp, const uint64_t *key, int64_t n)
+{
+    if (n <= PW_INSERTION_MAX) {
+        for (int64_t i = 1; i < n; i++) {
+            const pw_idx v = idx[i];
+            const uint64_t vk = key[v];
+            int64_t j = i;
+            while (j > 0 && key[idx[j - 1]] > vk) {
+                idx[j] = idx[j - 1];
+                j--;
+            }
+            idx[j] = v;
+        }
+        return;
+    }
+    pw_idx *src = idx, *dst = tmp;
+    for (int shift = 0; shift < 64; shift += 8) {
+        uint32_t c[256];
+        memset(c, 0, sizeof c);
+        for (int64_t i = 0; i < n; i++)
+            c[(key[src[i]] >> shift) & 0xFF]++;
+        if (c[(key[src[0]] >> shift) & 0xFF] == (uint32_t)n)
+            continue;
+        uint32_t sum = 0;
+        for (int b = 0; b < 256; b++) {
+            const uint32_t k = c[b];
+            c[b] = sum;
+            sum += k;
+        }
+        for (int64_t i = 0; i < n; i++)
+            dst[c[(key[src[i]] >> shift) & 0xFF]++] = src[i];
+        pw_idx *s = src;
+        src = dst;
+        dst = s;
+    }
+    if (src != idx)
+        memcpy(idx, src, (size_t)n * sizeof(pw_idx));
+}
