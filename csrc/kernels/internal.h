@@ -69,7 +69,7 @@ PW_KEY_FNS(uint64_t, 0x8000000000000000ULL)
 
 /* Guide-table buckets per remaining column in the numpy sampler. */
 #ifndef PW_GUIDE_PER_COLUMN
-#define PW_GUIDE_PER_COLUMN 2
+#define PW_GUIDE_PER_COLUMN 1
 #endif
 
 typedef struct {

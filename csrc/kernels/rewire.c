@@ -36,7 +36,7 @@ pw_status pw_row_ws_init(pw_row_ws *ws, int64_t cap)
     ws->x = malloc(n * sizeof(double));
     ws->rem = malloc(n * sizeof(pw_idx));
     ws->order = malloc((n + 1) * sizeof(pw_idx)); /* +1: branchless appends may write one past */
-    ws->guide = malloc(n * PW_GUIDE_PER_COLUMN * sizeof(pw_idx));
+    ws->guide = malloc((n * PW_GUIDE_PER_COLUMN + 1) * sizeof(pw_idx));
     ws->seen = malloc(n);
     ws->k64 = malloc(n * sizeof(uint64_t));
     ws->t64 = malloc(n * sizeof(uint64_t));

@@ -114,15 +114,23 @@ void pw_choice_numpy(pw_pcg64 *g, const double *p, int64_t n, pw_idx *order, pw_
              * between is the division done.  Bucket b of the guide holds the
              * first cdf entry above b*total/m shrunk by 2^-46, a lower bound
              * of the answer for every x with floor(x*m) = b. */
-            const int64_t nb = PW_GUIDE_PER_COLUMN * m; /* finer buckets: scans mostly stop at once */
+            const int64_t nb = PW_GUIDE_PER_COLUMN * m;
             const double dm = (double)nb;
-            const double step = total / dm * (1.0 - 0x1p-46);
-            int64_t k = 0;
+            /* guide[b] = #{k : bucket(k) <= b}, bucket(k) = floor(c[k] * inv) + 1;
+             * inv is inflated by 2^-45 so that a counted k has c[k] below
+             * b*total/nb*(1 - 2^-46): a lower bound of the answer for every x
+             * with floor(x*nb) = b.  A histogram and a prefix sum, no branches. */
+            const double inv = dm / total * (1.0 + 0x1p-45);
+            memset(guide, 0, (size_t)(nb + 1) * sizeof(pw_idx));
+            for (int64_t k = 0; k < m; k++) {
+                int64_t bk = (int64_t)(c[k] * inv) + 1;
+                bk = bk > nb ? nb : bk;
+                guide[bk]++;
+            }
+            pw_idx run = 0;
             for (int64_t b = 0; b < nb; b++) {
-                const double t = (double)b * step;
-                while (c[k] <= t)
-                    k++;
-                guide[b] = (pw_idx)k;
+                run += guide[b];
+                guide[b] = run;
             }
             /* numpy draws the whole round before the lookups; no lookup
              * consumes randomness, so drawing as we go is the same stream. */
@@ -134,6 +142,10 @@ void pw_choice_numpy(pw_pcg64 *g, const double *p, int64_t n, pw_idx *order, pw_
                 int64_t j = guide[b];
                 const double y = xv * total;
                 const double hi = y * (1.0 + 0x1p-49), lo = y * (1.0 - 0x1p-49);
+                /* Two branchless steps past entries surely <= x (c[m-1] = total
+                 * > lo, so j stays in range), then a loop that rarely runs. */
+                j += c[j] < lo;
+                j += c[j] < lo;
                 for (;;) {
                     const double cj = c[j];
                     if (cj > hi || (cj >= lo && cj / total > xv))
