@@ -36,6 +36,11 @@ typedef struct {
     int64_t strides[PW_MAX_NDIM];
 } borrowed_tensor;
 
+static const char *const narrow_floats[] = {
+    "float8_e3m4", "float8_e4m3", "float8_e4m3b11fnuz", "float8_e4m3fn", "float8_e4m3fnuz", "float8_e5m2",
+    "float8_e5m2fnuz", "float8_e8m0fnu", "float6_e2m3fn", "float6_e3m2fn", "float4_e2m1fn",
+};
+
 static const char *dl_type_name(pw_dl_dtype t, char *buf, size_t n)
 {
     const char *base;
@@ -47,7 +52,13 @@ static const char *dl_type_name(pw_dl_dtype t, char *buf, size_t n)
     case PW_DL_COMPLEX: base = "complex"; break;
     case PW_DL_BOOL: PyOS_snprintf(buf, n, "bool"); return buf;
     case PW_DL_OPAQUE: PyOS_snprintf(buf, n, "opaque handle"); return buf;
-    default: PyOS_snprintf(buf, n, "DLPack type code %u (%u bits)", t.code, t.bits); return buf;
+    default:
+        /* DLPack 1.1's narrow float formats, codes 7 .. 17 in this order */
+        if (t.code >= 7 && t.code < 7 + sizeof narrow_floats / sizeof narrow_floats[0])
+            PyOS_snprintf(buf, n, "%s", narrow_floats[t.code - 7]);
+        else
+            PyOS_snprintf(buf, n, "DLPack type code %u (%u bits)", t.code, t.bits);
+        return buf;
     }
     if (t.lanes != 1)
         PyOS_snprintf(buf, n, "%s%ux%u", base, t.bits, t.lanes);
@@ -122,12 +133,30 @@ static int borrow_tensor(PyObject *obj, const char *fn, int writable, borrowed_t
         goto bad_dtype;
 
     if (dl->ndim < 2 || dl->ndim > PW_MAX_NDIM) {
-        PyErr_Format(PyExc_ValueError, "%s: needs a tensor with at least 2 dimensions, got %d", fn,
+        PyErr_Format(PyExc_ValueError, "%s: needs a tensor with 2 to %d dimensions, got %d", fn, PW_MAX_NDIM,
                      (int)dl->ndim);
         return -1;
     }
+    if (dl->shape == NULL) {
+        PyErr_Format(PyExc_ValueError, "%s: the DLPack tensor has no shape array", fn);
+        return -1;
+    }
     const size_t es = pw_dtype_size(dtype);
-    char *data = (char *)dl->data + dl->byte_offset;
+    int empty = 0;
+    for (int d = 0; d < dl->ndim; d++) {
+        if (dl->shape[d] < 0) {
+            PyErr_Format(PyExc_ValueError, "%s: negative extent %lld in dimension %d", fn,
+                         (long long)dl->shape[d], d);
+            return -1;
+        }
+        empty |= dl->shape[d] == 0;
+    }
+    if (dl->data == NULL && !empty) {
+        /* only an empty tensor may have no memory behind it */
+        PyErr_Format(PyExc_ValueError, "%s: the DLPack tensor has a NULL data pointer", fn);
+        return -1;
+    }
+    char *data = dl->data ? (char *)dl->data + dl->byte_offset : NULL;
     if (((uintptr_t)data) % es != 0) {
         PyErr_Format(PyExc_ValueError, "%s: the tensor's data is not aligned to its %zu-byte elements", fn, es);
         return -1;
