@@ -22,26 +22,50 @@ TORCH_DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
 NUMPY_DTYPES = (np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.float16))
 
 
+def _check_torch(w: torch.Tensor, fn: str) -> None:
+    if w.layout != torch.strided:
+        raise TypeError(f"{fn}: expected a dense (strided) tensor, got layout {w.layout}")
+    if w.dtype not in TORCH_DTYPES:
+        raise TypeError(
+            f"{fn}: expected a floating tensor (float32, float64, float16 or bfloat16), got {w.dtype}"
+        )
+    if w.is_meta:
+        raise ValueError(f"{fn}: a meta tensor has no values; materialise it first (to_empty + init)")
+
+
+def _check_numpy(w: np.ndarray, fn: str) -> None:
+    if w.dtype not in NUMPY_DTYPES:
+        raise TypeError(f"{fn}: expected a float16, float32 or float64 array in native byte order, got {w.dtype}")
+
+
+def _check_ndim(w: Any, fn: str) -> None:
+    if w.ndim < 2:
+        raise ValueError(f"{fn}: only tensors with 2 or more dimensions are supported, got shape {tuple(w.shape)}")
+
+
 def check_weights(w: Any, fn: str) -> None:
-    """Raise TypeError / ValueError if the kernels cannot rewire ``w``."""
+    """Raise TypeError / ValueError if the kernels cannot rewire ``w`` in place."""
     if isinstance(w, torch.Tensor):
-        if w.layout != torch.strided:
-            raise TypeError(f"{fn}: expected a dense (strided) tensor, got layout {w.layout}")
-        if w.dtype not in TORCH_DTYPES:
-            raise TypeError(
-                f"{fn}: expected a floating tensor (float32, float64, float16 or bfloat16), got {w.dtype}"
-            )
-        if w.is_meta:
-            raise ValueError(f"{fn}: a meta tensor has no values to rewire; materialise it first (to_empty + init)")
+        _check_torch(w, fn)
     elif isinstance(w, np.ndarray):
-        if w.dtype not in NUMPY_DTYPES:
-            raise TypeError(f"{fn}: expected a float16, float32 or float64 array, got {w.dtype}")
+        _check_numpy(w, fn)
         if not w.flags.writeable:
             raise ValueError(f"{fn}: the array is read-only; rewiring writes in place")
     else:
         raise TypeError(f"{fn}: expected a torch.Tensor or numpy.ndarray, got {type(w).__name__}")
-    if w.ndim < 2:
-        raise ValueError(f"{fn}: only tensors with 2 or more dimensions are supported, got shape {tuple(w.shape)}")
+    _check_ndim(w, fn)
+
+
+def check_readable(w: Any, fn: str) -> None:
+    """Like :func:`check_weights` for functions that only read ``w``: read-only
+    arrays and overlapping views are fine; other DLPack producers are passed on."""
+    if isinstance(w, torch.Tensor):
+        _check_torch(w, fn)
+    elif isinstance(w, np.ndarray):
+        _check_numpy(w, fn)
+    elif not hasattr(w, "__dlpack__") or not hasattr(w, "ndim") or not hasattr(w, "shape"):
+        raise TypeError(f"{fn}: expected a torch.Tensor or numpy.ndarray, got {type(w).__name__}")
+    _check_ndim(w, fn)
 
 
 def _capsule(x: Any) -> Any:
@@ -54,27 +78,49 @@ def _capsule(x: Any) -> Any:
         return x.__dlpack__()
 
 
+def _needs_scratch(w: Any) -> bool:
+    """True when the kernels cannot work on ``w``'s own memory: device tensors,
+    and negative views (``__dlpack__`` exports their stored values, which are
+    the negated logical ones)."""
+    return isinstance(w, torch.Tensor) and (w.device.type != "cpu" or w.is_neg())
+
+
 @contextlib.contextmanager
 def host_view(w: Any, *, write_back: bool) -> Iterator[Any]:
     """Yields a CPU tensor/array sharing or mirroring ``w``.
 
-    CPU data is yielded as is.  For device tensors a host copy is yielded and,
-    if ``write_back`` and the block succeeds, copied back into ``w`` in place.
+    CPU data is yielded as is.  Otherwise a host copy of the logical values is
+    yielded and, if ``write_back`` and the block succeeds, copied back into
+    ``w`` in place; if the block raises, ``w`` is never touched.
     """
-    if isinstance(w, np.ndarray) or w.device.type == "cpu":
+    if not _needs_scratch(w):
         yield w
         return
-    host = w.detach().to("cpu")
+    host = w.detach().to("cpu").resolve_neg()
+    if host.is_neg() or host.data_ptr() == w.data_ptr():
+        host = host.clone()
     yield host
     if write_back:
         with torch.no_grad():
             w.detach().copy_(host)
 
 
+def _bump_version(w: Any) -> None:
+    """Tell autograd that ``w`` changed in place (as ``nn.init`` does under
+    ``no_grad``), so a graph that saved it fails loudly instead of computing
+    wrong gradients.  The kernels write through DLPack, which autograd cannot see."""
+    if isinstance(w, torch.Tensor) and not w.is_inference():
+        increment = getattr(getattr(torch.autograd, "graph", None), "increment_version", None)
+        if increment is not None:
+            increment(w)
+
+
 def rewire(w: Any, seed: SeedWords, *, passes: int, sampler: int, reseed: bool = True) -> SeedWords:
     """Runs the rewiring kernel on ``w`` in place; returns the final stream state."""
     with host_view(w, write_back=True) as h:
-        return _C.rewire(_capsule(h), seed, passes, sampler, reseed)
+        final = _C.rewire(_capsule(h), seed, passes, sampler, reseed)
+    _bump_version(w)
+    return final
 
 
 def strength_stats(w: Any) -> Tuple[int, int, float, float, float, float]:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import operator
+import sys
 import warnings
 from typing import Any, Callable, Literal, NamedTuple, Optional, TypeVar
 
@@ -85,7 +87,7 @@ def pa_rewire_(
     check_seed(seed, fn)
     if _is_empty(tensor, fn):
         return tensor
-    _bridge.rewire(tensor, seed_words(resolve_seed(seed, generator)), passes=2, sampler=code)
+    _bridge.rewire(tensor, seed_words(resolve_seed(seed, generator, fn)), passes=2, sampler=code)
     return tensor
 
 
@@ -119,14 +121,7 @@ def strength_stats(tensor: Any) -> StrengthStats:
         3.0
     """
     fn = "strength_stats"
-    if isinstance(tensor, torch.Tensor) and tensor.is_meta:
-        raise ValueError(f"{fn}: a meta tensor has no values")
-    if not isinstance(tensor, (torch.Tensor,)) and not hasattr(tensor, "__dlpack__"):
-        raise TypeError(f"{fn}: expected a torch.Tensor or numpy.ndarray, got {type(tensor).__name__}")
-    if tensor.ndim < 2:
-        raise ValueError(f"{fn}: only tensors with 2 or more dimensions are supported, got shape {tuple(tensor.shape)}")
-    if isinstance(tensor, torch.Tensor) and tensor.dtype not in _bridge.TORCH_DTYPES:
-        raise TypeError(f"{fn}: expected a floating tensor, got {tensor.dtype}")
+    _bridge.check_readable(tensor, fn)
     return StrengthStats(*_bridge.strength_stats(tensor))
 
 
@@ -160,13 +155,23 @@ def stabilize_strength_(
         raise TypeError(f"{fn}: initializer must be callable, got {type(initializer).__name__}")
     if not isinstance(tensor, torch.Tensor):
         raise TypeError(f"{fn}: expected a torch.Tensor, got {type(tensor).__name__}")
-    if isinstance(trials, bool) or not isinstance(trials, int):
+    if isinstance(trials, bool):
         raise TypeError(f"{fn}: K must be a positive int, got {trials!r}")
+    try:
+        trials = operator.index(trials)  # ints and numpy integers, not floats
+    except TypeError:
+        raise TypeError(f"{fn}: K must be a positive int, got {trials!r}") from None
     if trials < 1:
         raise ValueError(f"{fn}: K must be a positive int, got {trials}")
+    if trials > sys.maxsize:
+        raise ValueError(f"{fn}: K={trials} is too large (at most {sys.maxsize})")
     _bridge.check_weights(tensor, fn)
     if _is_empty(tensor, fn):
         return tensor
+    if _has_internal_overlap(tensor):
+        # the best candidate could not be written back faithfully
+        raise ValueError(f"{fn}: the tensor's elements overlap in memory (an expanded or as_strided view); "
+                         "use a .clone() instead")
 
     shape, dtype, device, ptr = tensor.shape, tensor.dtype, tensor.device, tensor.data_ptr()
     with torch.no_grad():
@@ -191,6 +196,18 @@ def stabilize_strength_(
             raise
         tensor.copy_(best)
     return tensor
+
+
+def _has_internal_overlap(t: torch.Tensor) -> bool:
+    """Whether two indices of ``t`` share memory (exact; torch strides are >= 0)."""
+    if t.numel() < 2:
+        return False
+    quick = getattr(torch, "_debug_has_internal_overlap", None)
+    if quick is not None and quick(t) == 0:  # 0: certainly no overlap; 1: overlap; 2: too hard to tell
+        return False
+    span = 1 + sum((n - 1) * st for n, st in zip(t.shape, t.stride()))
+    offsets = torch.arange(span, device="cpu").as_strided(tuple(t.shape), t.stride())
+    return int(torch.unique(offsets).numel()) != t.numel()
 
 
 def _restore(tensor: torch.Tensor, own: torch.Tensor, original: torch.Tensor, ptr: int) -> None:

@@ -35,23 +35,26 @@ from .seeding import SeedWords, draw_seed, seed_words, words_from_state
 __all__ = ["PA_rewiring_np", "PA_rewiring_torch", "rewiring_np", "rewiring_torch", "stabilize_strength"]
 
 
-def _legacy_seed(seed: Any) -> Tuple[SeedWords, bool, Optional[np.random.BitGenerator]]:
+def _legacy_seed(seed: Any, fn: str) -> Tuple[SeedWords, bool, Optional[np.random.BitGenerator]]:
     """(words, reseed_each_pass, bit generator to advance) for a reference-style seed."""
     if isinstance(seed, np.random.Generator):
         seed = seed.bit_generator
     if isinstance(seed, np.random.BitGenerator):
         # default_rng(bitgen) shares the stream: both passes draw from it in turn.
         if not isinstance(seed, np.random.PCG64):
-            raise ValueError(f"seed: only PCG64 generators can be followed, got {type(seed).__name__}")
+            raise ValueError(f"{fn}: seed: only PCG64 generators can be followed, got {type(seed).__name__}")
         return words_from_state(seed.state), False, seed
-    if not seed:
-        return seed_words(draw_seed()), True, None
-    return seed_words(seed), True, None
+    try:
+        if not seed:
+            return seed_words(draw_seed(fn=fn)), True, None
+        return seed_words(seed), True, None
+    except (TypeError, ValueError) as e:  # what numpy.random.default_rng refuses
+        raise type(e)(f"{fn}: invalid seed {seed!r}: {e}") from None
 
 
 def _run(weights: Any, seed: Any, passes: int, fn: str) -> Any:
     _bridge.check_weights(weights, fn)
-    words, reseed, bitgen = _legacy_seed(seed)
+    words, reseed, bitgen = _legacy_seed(seed, fn)
     if _is_empty(weights, fn):
         return weights
     final = _bridge.rewire(weights, words, passes=passes, sampler=_C.SAMPLER_NUMPY, reseed=reseed)

@@ -49,16 +49,20 @@ def check_seed(seed: Any, fn: str) -> None:
         raise ValueError(f"{fn}: seed must be non-negative, got {seed}")
 
 
-def draw_seed(generator: Optional[torch.Generator] = None) -> int:
-    """A 63-bit seed from torch's default RNG or ``generator``."""
+def draw_seed(generator: Optional[torch.Generator] = None, fn: str = "parewire") -> int:
+    """A 63-bit seed from torch's default RNG or ``generator``.
+
+    The generator only supplies a seed, so it may live on any device (a CUDA
+    generator serves a CPU tensor); the draw happens on its own device.
+    """
     if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+        raise TypeError(f"{fn}: generator must be a torch.Generator or None, got {type(generator).__name__}")
     device = generator.device if generator is not None else "cpu"
     return int(torch.empty((), dtype=torch.int64, device=device).random_(generator=generator).item())
 
 
-def resolve_seed(seed: Optional[int], generator: Optional[torch.Generator]) -> int:
-    return draw_seed(generator) if seed is None else int(seed)
+def resolve_seed(seed: Optional[int], generator: Optional[torch.Generator], fn: str = "parewire") -> int:
+    return draw_seed(generator, fn) if seed is None else int(seed)
 
 
 def derive_seed(base_seed: int, name: str) -> int:
