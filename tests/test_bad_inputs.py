@@ -1,145 +1,732 @@
-"""Bad input raises a clear exception and leaves the caller's data bit-identical."""
+"""The bad-input matrix: every public entry point x every kind of hostile input.
+
+Each cell either works (and the result is checked: a rewire equals the
+reference on the logical values, statistics equal numpy's, a no-op changes
+nothing) or raises a ValueError / TypeError / RuntimeError whose message names
+the problem.  Unless the call succeeded in rewiring, the memory behind the
+caller's object is bit-identical afterwards: the whole storage is compared,
+not only the view.
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, Optional
 
 import numpy as np
 import pytest
 import torch
+from torch import nn
 
 import parewire
+from parewire import _bridge, _C, reference
+from parewire.seeding import seed_words
 
+import capsules as cap
 from conftest import bits
 
+SEED = 7
+WORDS = seed_words(SEED)
 
-def unchanged(x):
-    snap = x.detach().clone() if isinstance(x, torch.Tensor) else x.copy()
-
-    def check():
-        if isinstance(x, torch.Tensor):
-            assert torch.equal(x, snap) or np.array_equal(bits(x), bits(snap))
-        else:
-            np.testing.assert_array_equal(bits(x), bits(snap))
-
-    return check
+# --------------------------------------------------------------- expectations
 
 
-ENTRIES = {
-    "pa_rewire_": lambda w: parewire.pa_rewire_(w, seed=1),
-    "pa_rewire_fast": lambda w: parewire.pa_rewire_(w, seed=1, sampler="fast"),
-    "PA_rewiring_np": lambda w: parewire.PA_rewiring_np(w, 1),
-    "PA_rewiring_torch": lambda w: parewire.PA_rewiring_torch(w, 1),
-    "rewiring_np": lambda w: parewire.rewiring_np(w, 1),
-}
+@dataclass(frozen=True)
+class Raises:
+    exc: type
+    match: str
 
 
-def nan_at(pos):
+@dataclass(frozen=True)
+class Works:
+    """Returns normally; what 'correct' means depends on the entry point."""
+
+
+@dataclass(frozen=True)
+class NoOp:
+    """Returns normally and changes nothing (zero-element tensors)."""
+
+
+@dataclass(frozen=True)
+class RaisesOrSkips:
+    """rewire_model may skip a parameter it cannot rewire (it reports why) or
+    refuse the model; either way nothing changes."""
+
+    match: str = ""
+
+
+WORKS, NOOP = Works(), NoOp()
+DIMS = Raises(ValueError, r"dimensions")
+NONFINITE = Raises(ValueError, r"NaN or in(f|finite)|NaN or Inf")
+OVERLAP = Raises(ValueError, r"overlap")
+READ_ONLY = Raises(ValueError, r"read-only")
+NOT_ARRAY = Raises(TypeError, r"expected a torch\.Tensor|expected an nn\.Module|DLPack capsule")
+
+
+def dtype_error(name: str) -> Raises:
+    return Raises(TypeError, name)
+
+
+# ------------------------------------------------------------------ the kinds
+
+
+@dataclass
+class Kind:
+    make: Callable[[], Any]
+    write: Any                       # pa_rewire_, the drop-in names, _C.rewire
+    read: Any = None                 # strength_stats, _C.strength_stats (default: write)
+    stabilize: Any = None            # stabilize_strength(_) (default: write)
+    model: Any = None                # rewire_model on a Linear holding it (default: write)
+    capsule: bool = True             # False: the producer refuses to export it, no _C cell
+    reference_ok: bool = True        # False: compare as a permutation only
+    xfail_write: Optional[str] = None
+    extra: Dict[str, Any] = field(default_factory=dict)
+
+
+def randn(*shape, dtype=torch.float32):
+    g = torch.Generator().manual_seed(sum(shape) + 1)
+    return torch.randn(*shape, generator=g, dtype=torch.float64).to(dtype)
+
+
+def with_value(pos, value, shape=(6, 5), dtype=torch.float32):
     def make():
-        w = torch.randn(6, 5)
-        w[pos] = float("nan")
+        w = randn(*shape, dtype=dtype)
+        w[pos] = value
         return w
 
     return make
 
 
-def inf_at(pos, sign=1):
-    def make():
-        w = torch.randn(6, 5)
-        w[pos] = sign * float("inf")
-        return w
-
-    return make
+def np_randn(*shape, dtype=np.float32):
+    return np.random.default_rng(sum(shape)).standard_normal(shape).astype(dtype)
 
 
-BAD = {
-    "0-d": (lambda: torch.tensor(1.0), ValueError, "2 or more dimensions"),
-    "1-D": (lambda: torch.randn(5), ValueError, "2 or more dimensions"),
-    "NaN first row": (nan_at((0, 2)), ValueError, "NaN or infinite"),
-    "NaN last row": (nan_at((5, 0)), ValueError, "NaN or infinite"),
-    "+Inf last column": (inf_at((3, 4)), ValueError, "NaN or infinite"),
-    "-Inf": (inf_at((2, 2), -1), ValueError, "NaN or infinite"),
-    "int64": (lambda: torch.arange(12).reshape(3, 4), TypeError, "torch.int64"),
-    "bool": (lambda: torch.ones(3, 4, dtype=torch.bool), TypeError, "torch.bool"),
-    "complex": (lambda: torch.randn(3, 4, dtype=torch.complex64), TypeError, "complex64"),
-    "int numpy": (lambda: np.arange(12).reshape(3, 4), TypeError, "int64"),
-    "expanded": (lambda: torch.randn(1, 5).expand(4, 5), ValueError, "overlap"),
-    "as_strided overlap": (lambda: torch.randn(20).as_strided((4, 5), (2, 1)), ValueError, "overlap"),
-    "list": (lambda: [[1.0, 2.0], [3.0, 4.0]], TypeError, "list"),
-}
+def misaligned():
+    raw = np.zeros(4 * 30 + 1, np.uint8)
+    a = np.frombuffer(raw.data, dtype=np.float32, count=30, offset=1).reshape(6, 5)
+    assert not a.flags.aligned and a.flags.writeable
+    a[...] = np_randn(6, 5)
+    return a
 
 
-@pytest.mark.parametrize("entry", list(ENTRIES))
-@pytest.mark.parametrize("case", list(BAD))
-def test_bad_input_raises_and_leaves_data(entry, case):
-    make, exc, words = BAD[case]
-    w = make()
-    check = unchanged(w) if isinstance(w, (torch.Tensor, np.ndarray)) else (lambda: None)
-    with pytest.raises(exc, match=words):
-        ENTRIES[entry](w)
-    check()
-
-
-def test_meta_tensor_is_refused():
-    w = torch.empty(4, 4, device="meta")
-    with pytest.raises(ValueError, match="meta"):
-        parewire.pa_rewire_(w, seed=0)
-
-
-def test_read_only_numpy_array_is_refused():
-    a = np.random.default_rng(0).standard_normal((4, 4)).astype(np.float32)
+def read_only():
+    a = np_randn(6, 5)
     a.flags.writeable = False
-    check = unchanged(a)
-    with pytest.raises(ValueError, match="read-only"):
-        parewire.pa_rewire_(a, seed=0)
-    check()
+    return a
 
 
-def test_unknown_sampler_and_bad_seeds():
-    w = torch.randn(4, 4)
-    check = unchanged(w)
-    with pytest.raises(ValueError, match="unknown sampler 'quick'"):
-        parewire.pa_rewire_(w, sampler="quick")
-    with pytest.raises(ValueError, match="non-negative"):
-        parewire.pa_rewire_(w, seed=-1)
-    with pytest.raises(TypeError, match="seed must be an int"):
-        parewire.pa_rewire_(w, seed=1.5)
-    check()
+def non_leaf():
+    leaf = randn(6, 5).requires_grad_()
+    return leaf * 2
 
 
-def test_zero_size_is_a_no_op_with_a_warning():
-    w = torch.empty(0, 5)
-    with pytest.warns(UserWarning, match="zero-element"):
-        assert parewire.pa_rewire_(w, seed=0) is w
+def inference():
+    with torch.inference_mode():
+        return randn(6, 5)
 
 
-def test_binding_rejects_foreign_and_consumed_capsules():
-    from parewire import _C
+NAN, INF = float("nan"), float("inf")
+KINDS: Dict[str, Kind] = {
+    # ---- dimensions and sizes
+    "0-d": Kind(lambda: torch.tensor(1.5), DIMS, model=RaisesOrSkips()),
+    "1-D": Kind(lambda: randn(5), DIMS, model=RaisesOrSkips()),
+    "1-D numpy": Kind(lambda: np_randn(5), DIMS, stabilize=NOT_ARRAY, model=NOT_ARRAY),
+    "zero-size 0x5": Kind(lambda: torch.empty(0, 5), NOOP, read=WORKS, model=RaisesOrSkips()),
+    "zero-size 3x0x2": Kind(lambda: torch.empty(3, 0, 2), NOOP, read=WORKS, model=RaisesOrSkips()),
+    "zero-size numpy": Kind(lambda: np.empty((4, 0), np.float32), NOOP, read=WORKS, stabilize=NOT_ARRAY,
+                            model=NOT_ARRAY),
+    # ---- non-finite values: rewiring refuses, statistics report them
+    "NaN first row": Kind(with_value((0, 2), NAN), NONFINITE, read=WORKS, stabilize=WORKS),
+    "NaN last row": Kind(with_value((5, 0), NAN), NONFINITE, read=WORKS, stabilize=WORKS),
+    "NaN last column": Kind(with_value((3, 4), NAN), NONFINITE, read=WORKS, stabilize=WORKS),
+    "NaN last element 4-D": Kind(with_value((3, 2, 2, 2), NAN, (4, 3, 3, 3)), NONFINITE, read=WORKS,
+                                 stabilize=WORKS),
+    "+Inf first row": Kind(with_value((0, 0), INF), NONFINITE, read=WORKS, stabilize=WORKS),
+    "-Inf last row": Kind(with_value((5, 3), -INF), NONFINITE, read=WORKS, stabilize=WORKS),
+    "+Inf last column": Kind(with_value((1, 4), INF), NONFINITE, read=WORKS, stabilize=WORKS),
+    "-Inf last column float64": Kind(with_value((4, 4), -INF, dtype=torch.float64), NONFINITE, read=WORKS,
+                                     stabilize=WORKS),
+    "NaN float16": Kind(with_value((5, 4), NAN, dtype=torch.float16), NONFINITE, read=WORKS, stabilize=WORKS),
+    "+Inf bfloat16": Kind(with_value((0, 4), INF, dtype=torch.bfloat16), NONFINITE, read=WORKS,
+                          stabilize=WORKS),
+    "NaN numpy": Kind(lambda: np.where(np.eye(6, 5, k=1) > 0, np.nan, np_randn(6, 5)).astype(np.float32),
+                      NONFINITE, read=WORKS, stabilize=NOT_ARRAY, model=NOT_ARRAY),
+    "strengths overflow float64": Kind(lambda: torch.full((4, 5), 1.5e308, dtype=torch.float64),
+                                       Raises(ValueError, "overflow float64"), read=WORKS, stabilize=WORKS),
+    # ---- dtypes the kernels do not rewire
+    "int64": Kind(lambda: torch.arange(30).reshape(6, 5), dtype_error("int64"), model=RaisesOrSkips()),
+    "int8": Kind(lambda: torch.ones(6, 5, dtype=torch.int8), dtype_error("int8"), model=RaisesOrSkips()),
+    "uint8": Kind(lambda: torch.ones(6, 5, dtype=torch.uint8), dtype_error("uint8"), model=RaisesOrSkips()),
+    "bool": Kind(lambda: torch.ones(6, 5, dtype=torch.bool), dtype_error("bool"), model=RaisesOrSkips()),
+    "complex64": Kind(lambda: torch.randn(6, 5, dtype=torch.complex64), dtype_error("complex64"),
+                      model=RaisesOrSkips()),
+    "complex128 conj view": Kind(lambda: torch.randn(6, 5, dtype=torch.complex128).conj(),
+                                 dtype_error("complex128"), model=RaisesOrSkips(), capsule=False),
+    "float8_e4m3fn": Kind(lambda: randn(6, 5).to(torch.float8_e4m3fn), dtype_error("float8_e4m3fn"),
+                          model=RaisesOrSkips()),
+    "float8_e5m2": Kind(lambda: randn(6, 5).to(torch.float8_e5m2), dtype_error("float8_e5m2"),
+                        model=RaisesOrSkips()),
+    "numpy int32": Kind(lambda: np.arange(30, dtype=np.int32).reshape(6, 5), dtype_error("int32"),
+                        stabilize=NOT_ARRAY, model=NOT_ARRAY),
+    "numpy bool": Kind(lambda: np.ones((6, 5), bool), dtype_error("bool"), stabilize=NOT_ARRAY, model=NOT_ARRAY),
+    "numpy complex128": Kind(lambda: np.ones((6, 5), np.complex128), dtype_error("complex128"),
+                             stabilize=NOT_ARRAY, model=NOT_ARRAY),
+    "numpy big-endian float32": Kind(lambda: np_randn(6, 5).astype(">f4"), dtype_error(">f4"),
+                                     stabilize=NOT_ARRAY, model=NOT_ARRAY, capsule=False),
+    "numpy longdouble": Kind(lambda: np_randn(6, 5).astype(np.longdouble), dtype_error("float128|longdouble"),
+                             stabilize=NOT_ARRAY, model=NOT_ARRAY, capsule=False),
+    "numpy object": Kind(lambda: np.full((6, 5), 1.0, dtype=object), dtype_error("object"),
+                         stabilize=NOT_ARRAY, model=NOT_ARRAY, capsule=False),
+    # ---- devices and layouts
+    "meta": Kind(lambda: torch.empty(6, 5, device="meta"), Raises(ValueError, "meta"), model=RaisesOrSkips(),
+                 capsule=False),
+    "sparse COO": Kind(lambda: randn(6, 5).to_sparse(), Raises(TypeError, "layout"),
+                       model=RaisesOrSkips("storage|layout|sparse"), capsule=False),
+    "expanded (stride 0)": Kind(lambda: randn(1, 5).expand(6, 5), OVERLAP, read=WORKS,
+                                stabilize=OVERLAP,
+                                model=RaisesOrSkips("overlap|single memory location")),
+    "as_strided overlapping": Kind(lambda: randn(15).as_strided((6, 5), (2, 1)), OVERLAP, read=WORKS,
+                                   stabilize=OVERLAP,
+                                   model=RaisesOrSkips("overlap|single memory location")),
+    "numpy broadcast (read-only, stride 0)": Kind(lambda: np.broadcast_to(np_randn(1, 5), (6, 5)), READ_ONLY,
+                                                  read=WORKS, stabilize=NOT_ARRAY, model=NOT_ARRAY),
+    "numpy read-only": Kind(read_only, READ_ONLY, read=WORKS, stabilize=NOT_ARRAY, model=NOT_ARRAY),
+    "numpy misaligned buffer": Kind(misaligned, Raises(ValueError, "not aligned"), stabilize=NOT_ARRAY,
+                                    model=NOT_ARRAY),
+    "numpy reversed rows": Kind(lambda: np_randn(6, 5)[::-1], WORKS, stabilize=NOT_ARRAY, model=NOT_ARRAY),
+    "numpy reversed columns": Kind(lambda: np_randn(6, 5)[:, ::-1], WORKS, stabilize=NOT_ARRAY, model=NOT_ARRAY),
+    "numpy negative step 2": Kind(lambda: np_randn(6, 5)[::-1, ::-2], WORKS, stabilize=NOT_ARRAY,
+                                  model=NOT_ARRAY, xfail_write="kernel: pw_check_tensor reports overlap for "
+                                  "strided slices (see test_strided_slices_do_not_overlap)"),
+    "torch columns step 2": Kind(lambda: randn(6, 5)[:, ::2], WORKS, model=RaisesOrSkips(),
+                                 xfail_write="kernel: pw_check_tensor reports overlap for strided slices"),
+    "torch transposed": Kind(lambda: randn(5, 6).t(), WORKS),
+    "torch rows step 2": Kind(lambda: randn(12, 5)[::2], WORKS),
+    "torch channels_last": Kind(lambda: randn(4, 3, 2, 5).to(memory_format=torch.channels_last), WORKS),
+    "torch negative view": Kind(lambda: randn(6, 5)._neg_view(), WORKS, capsule=False),
+    "float16": Kind(lambda: randn(6, 5, dtype=torch.float16), WORKS),
+    "bfloat16": Kind(lambda: randn(6, 5, dtype=torch.bfloat16), WORKS, reference_ok=False),
+    "requires_grad leaf": Kind(lambda: nn.Parameter(randn(6, 5)), WORKS),
+    "requires_grad non-leaf": Kind(non_leaf, WORKS, stabilize=WORKS),
+    "inference tensor": Kind(inference, WORKS, stabilize=Raises(RuntimeError, "inference tensor")),
+    "1xN": Kind(lambda: randn(1, 7), WORKS),
+    "Nx1": Kind(lambda: randn(7, 1), WORKS),
+    # ---- not arrays at all
+    "list": Kind(lambda: [[1.0, 2.0], [3.0, 4.0]], NOT_ARRAY, read=Raises(TypeError, "list")),
+    "None": Kind(lambda: None, NOT_ARRAY, read=Raises(TypeError, "NoneType")),
+    "str": Kind(lambda: "weights", NOT_ARRAY, read=Raises(TypeError, "str")),
+    "float": Kind(lambda: 1.5, NOT_ARRAY, read=Raises(TypeError, "float")),
+    "dict": Kind(lambda: {"w": 1}, Raises(TypeError, r"expected a torch\.Tensor|DLPack capsule"),
+                 read=Raises(TypeError, "dict"), model=RaisesOrSkips()),
+}
 
-    seed = (0, 1, 0, 1)
-    with pytest.raises(TypeError, match="DLPack capsule"):
-        _C.rewire(object(), seed)
-    cap = torch.randn(3, 3).__dlpack__()
-    _C.strength_stats(cap)
-    with pytest.raises(ValueError, match="already consumed"):
-        _C.rewire(cap, seed)
-    with pytest.raises(TypeError, match="unsupported dtype int32"):
-        _C.rewire(torch.zeros(3, 3, dtype=torch.int32).__dlpack__(), seed)
+# ------------------------------------------------------------- entry points
 
 
-def test_stabilize_strength_restores_weights_when_the_initializer_fails():
-    w = torch.randn(5, 6)
-    check = unchanged(w)
+def linear_holding(w: Any) -> Any:
+    """A Linear whose weight shares ``w``'s memory (non-tensors are passed as is)."""
+    if not isinstance(w, torch.Tensor):
+        return w
+    m = nn.Linear(1, 1)
+    with torch.no_grad():
+        m.weight = nn.Parameter(w.detach(), requires_grad=w.is_floating_point() and not w.is_inference())
+    return m
+
+
+def capsule_of(w: Any) -> Any:
+    return _bridge._capsule(w) if isinstance(w, (torch.Tensor, np.ndarray)) else w
+
+
+WRITERS: Dict[str, Callable[[Any], Any]] = {
+    "pa_rewire_": lambda w: parewire.pa_rewire_(w, seed=SEED),
+    "pa_rewire_(fast)": lambda w: parewire.pa_rewire_(w, seed=SEED, sampler="fast"),
+    "PA_rewiring_np": lambda w: parewire.PA_rewiring_np(w, SEED),
+    "PA_rewiring_torch": lambda w: parewire.PA_rewiring_torch(w, SEED),
+    "rewiring_np": lambda w: parewire.rewiring_np(w, SEED),
+    "rewiring_torch": lambda w: parewire.rewiring_torch(w, SEED),
+    "_C.rewire": lambda w: _C.rewire(capsule_of(w), WORDS),
+}
+READERS = {
+    "strength_stats": parewire.strength_stats,
+    "_C.strength_stats": lambda w: _C.strength_stats(capsule_of(w)),
+}
+STABILIZERS = {
+    "stabilize_strength_": lambda w: parewire.stabilize_strength_(w, nn.init.normal_, 3),
+    "stabilize_strength": lambda w: parewire.stabilize_strength(nn.init.normal_, w, K=3),
+}
+ONE_PASS = {"rewiring_np", "rewiring_torch"}
+
+
+def expectation(kind: Kind, entry: str) -> Any:
+    if entry in WRITERS:
+        return kind.write
+    if entry in READERS:
+        return kind.write if kind.read is None else kind.read
+    if entry in STABILIZERS:
+        return kind.write if kind.stabilize is None else kind.stabilize
+    return kind.write if kind.model is None else kind.model
+
+
+CALL = {**WRITERS, **READERS, **STABILIZERS, "rewire_model": lambda w: parewire.rewire_model(linear_holding(w), seed=SEED)}
+
+
+def cells():
+    for kname, kind in KINDS.items():
+        for entry in CALL:
+            if entry.startswith("_C") and not kind.capsule:
+                continue
+            marks = []
+            if kind.xfail_write and (entry in WRITERS):
+                marks.append(pytest.mark.xfail(strict=True, reason=kind.xfail_write))
+            yield pytest.param(kname, entry, id=f"{kname}-{entry}", marks=marks)
+
+
+# ----------------------------------------------------------------- checking
+
+
+def storage_bytes(w: Any) -> Optional[bytes]:
+    """Every byte of the memory behind ``w`` (the whole storage, not just the view)."""
+    if isinstance(w, torch.Tensor):
+        if w.is_meta or w.layout != torch.strided:
+            return None
+        return bytes(w.untyped_storage())
+    if isinstance(w, np.ndarray):
+        root = w
+        while isinstance(root.base, np.ndarray):
+            root = root.base
+        if root.base is not None:  # a foreign buffer (frombuffer, broadcast_to)
+            lo, hi = np.lib.array_utils.byte_bounds(w)
+            return bytes((np.ctypeslib.as_array((np.ctypeslib.ctypes.c_uint8 * (hi - lo)).from_address(lo))))
+        return root.tobytes(order="A")
+    return None
+
+
+def logical(w: Any) -> np.ndarray:
+    """The values as the caller sees them, as a numpy array (float32 for bfloat16)."""
+    if isinstance(w, torch.Tensor):
+        t = w.detach().resolve_neg().resolve_conj()
+        if t.dtype == torch.bfloat16:
+            t = t.float()
+        return t.numpy().copy()
+    return np.array(w, copy=True)
+
+
+def rewirable_dtype(w: Any) -> bool:
+    if isinstance(w, torch.Tensor):
+        return w.dtype in _bridge.TORCH_DTYPES and not w.is_meta and w.layout == torch.strided
+    return isinstance(w, np.ndarray) and w.dtype in _bridge.NUMPY_DTYPES
+
+
+def expected_rewire(before: np.ndarray, entry: str) -> np.ndarray:
+    if entry in ONE_PASS:
+        out = before.copy()
+        reference.rewire_pass(out.reshape(out.shape[0], -1), SEED)
+        return out
+    return reference.pa_rewire(before, SEED)
+
+
+def check_works(entry: str, kind: Kind, w: Any, before_values: np.ndarray, result: Any) -> None:
+    after = logical(w)
+    if entry in WRITERS or entry == "rewire_model":
+        if entry in WRITERS and not entry.startswith("_C"):
+            assert result is w, "the in-place functions return their argument"
+        np.testing.assert_array_equal(np.sort(bits(after).ravel()), np.sort(bits(before_values).ravel()))
+        if entry in WRITERS and entry != "pa_rewire_(fast)" and kind.reference_ok:
+            np.testing.assert_array_equal(bits(after), bits(expected_rewire(before_values, entry)))
+    elif entry in READERS:
+        v = before_values.astype(np.float64).reshape(before_values.shape[0], int(np.prod(before_values.shape[1:])))
+        rows, cols = v.sum(axis=1), v.sum(axis=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            want = (v.shape[0], v.shape[1], rows.mean() if rows.size else np.nan,
+                    rows.var(ddof=1) if rows.size > 1 else np.nan, cols.mean() if cols.size else np.nan,
+                    cols.var(ddof=1) if cols.size > 1 else np.nan)
+        got = tuple(result)
+        assert got[:2] == want[:2]
+        np.testing.assert_allclose(np.array(got[2:], float), np.array(want[2:], float), rtol=1e-9, atol=1e-9)
+    elif entry in STABILIZERS:
+        assert result is w
+        assert torch.isfinite(w).all(), "the initializer's candidates replace the old values"
+
+
+@pytest.mark.parametrize("kname,entry", list(cells()))
+def test_bad_input_matrix(kname, entry):
+    kind = KINDS[kname]
+    w = kind.make()
+    is_array = isinstance(w, (torch.Tensor, np.ndarray))
+    snapshot = storage_bytes(w)
+    before_values = logical(w) if rewirable_dtype(w) else None
+    exp = expectation(kind, entry)
+    call = CALL[entry]
+    requires_grad = w.requires_grad if isinstance(w, torch.Tensor) else None
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # the zero-element warning
+        if isinstance(exp, Raises):
+            with pytest.raises(exp.exc, match=exp.match):
+                call(w)
+            unchanged = True
+        elif isinstance(exp, RaisesOrSkips):
+            try:
+                call(w)
+            except (ValueError, TypeError, RuntimeError) as e:
+                assert exp.match == "" or __import__("re").search(exp.match, str(e)), str(e)
+            unchanged = True
+        else:
+            result = call(w)
+            unchanged = isinstance(exp, NoOp)
+            if isinstance(exp, Works):
+                check_works(entry, kind, w, before_values, result)
+                unchanged = entry in READERS
+
+    if unchanged and snapshot is not None:
+        assert storage_bytes(w) == snapshot, "the caller's memory changed"
+    if requires_grad is not None:
+        assert w.requires_grad == requires_grad
+
+
+# ------------------------------------------------------ capsule-only kinds
+
+
+def buf(n=64, dtype=np.float32):
+    return np.random.default_rng(n).standard_normal(n).astype(dtype)
+
+
+CAPSULES = {
+    # name: (fabricate kwargs, rewire expectation, stats expectation)
+    "wrong capsule name": (dict(shape=(4, 4), name=b"not_a_tensor"), Raises(ValueError, "not a DLPack capsule"), None),
+    "NULL shape": (dict(shape=(4, 4), null_shape=True), Raises(ValueError, "no shape"), None),
+    "NULL data": (dict(shape=(4, 4), data=0), Raises(ValueError, "NULL data"), None),
+    "NULL data, empty": (dict(shape=(0, 4), data=0), NOOP, WORKS),
+    "negative extent": (dict(shape=(4, -4)), Raises(ValueError, "negative extent"), None),
+    "ndim 0": (dict(shape=(4,), ndim=0), DIMS, None),
+    "ndim 1": (dict(shape=(16,)), DIMS, None),
+    "ndim 65": (dict(shape=(1,) * 65), DIMS, None),
+    "lanes 2": (dict(shape=(4, 4), dtype=(cap.FLOAT, 32, 2)), Raises(TypeError, "float32x2"), None),
+    "int32": (dict(shape=(4, 4), dtype=(cap.INT, 32, 1)), Raises(TypeError, "int32"), None),
+    "bool": (dict(shape=(4, 4), dtype=(cap.BOOL, 8, 1)), Raises(TypeError, "bool"), None),
+    "float8 code": (dict(shape=(4, 4), dtype=(10, 8, 1)), Raises(TypeError, "float8_e4m3fn"), None),
+    "unknown code": (dict(shape=(4, 4), dtype=(99, 32, 1)), Raises(TypeError, "type code 99"), None),
+    "float 24 bits": (dict(shape=(4, 4), dtype=(cap.FLOAT, 24, 1)), Raises(TypeError, "float24"), None),
+    "CUDA device": (dict(shape=(4, 4), device=cap.CUDA), Raises(ValueError, "not in CPU memory"), None),
+    "DLPack 2.0": (dict(shape=(4, 4), versioned=True, version=(2, 0)), Raises(ValueError, "major version 2"), None),
+    "versioned read-only": (dict(shape=(4, 4), versioned=True, flags=cap.READ_ONLY), READ_ONLY, WORKS),
+    "misaligned byte_offset": (dict(shape=(4, 4), byte_offset=2), Raises(ValueError, "not aligned"), None),
+    "strides NULL, byte_offset 16": (dict(shape=(3, 4), byte_offset=16), WORKS, WORKS),
+    "versioned, strides given": (dict(shape=(4, 3), strides=(3, 1), versioned=True), WORKS, WORKS),
+    "overlapping strides": (dict(shape=(4, 4), strides=(1, 1)), OVERLAP, WORKS),
+    "shape product overflows int64": (dict(shape=(2**32, 2**32), data=16), Raises(ValueError, "overflow"), None),
+    "bytes overflow int64": (dict(shape=(2**62, 4), data=16), Raises(ValueError, "overflow"), None),
+    "stride span overflows": (dict(shape=(2, 3), strides=(2**62, 1), data=16), Raises(ValueError, "overflow"), None),
+    "stride INT64_MIN": (dict(shape=(2, 3), strides=(-2**63, 1), data=16), Raises(ValueError, "overflow"), None),
+    "columns beyond 2**32-1": (dict(shape=(2, 2**32), strides=(2**32, 1), data=16),
+                               Raises(ValueError, r"2\*\*32 - 1"), "skip"),
+    "rows beyond 2**32-1": (dict(shape=(2**32, 2), strides=(2, 1), data=16), Raises(ValueError, r"2\*\*32 - 1"),
+                            "skip"),
+}
+
+
+@pytest.mark.parametrize("entry", ["_C.rewire", "_C.strength_stats"])
+@pytest.mark.parametrize("name", list(CAPSULES))
+def test_fabricated_capsules(name, entry):
+    """Capsules no real producer makes.  Addresses like ``data=16`` are never
+    dereferenced: the checks must refuse the capsule before touching memory."""
+    kwargs, on_rewire, on_stats = CAPSULES[name]
+    exp = on_rewire if entry == "_C.rewire" else (on_stats or on_rewire)
+    if exp == "skip":
+        pytest.skip("reading a lying capsule: the statistics have no row/column limit")
+    kwargs = dict(kwargs)
+    memory = buf(64)
+    kwargs.setdefault("data", memory)
+    snap = memory.tobytes()
+    fab = cap.fabricate(**kwargs)
+    call = (lambda c: _C.rewire(c, WORDS)) if entry == "_C.rewire" else _C.strength_stats
+    if isinstance(exp, Raises):
+        with pytest.raises(exp.exc, match=exp.match):
+            call(fab.capsule)
+        assert fab.deleted <= 1
+        if fab.deleted == 0:  # refused before taking ownership: the capsule is still usable
+            assert not name.startswith("strides NULL")
+    else:
+        call(fab.capsule)
+        assert fab.deleted == 1, "the consumer calls the deleter exactly once"
+        with pytest.raises(ValueError, match="already consumed"):
+            call(fab.capsule)
+        assert fab.deleted == 1
+    if not (isinstance(exp, Works) and entry == "_C.rewire"):
+        assert memory.tobytes() == snap
+
+
+def test_fabricated_capsule_with_offset_rewires_the_right_elements():
+    memory = buf(64)
+    before = memory.copy()
+    fab = cap.fabricate(shape=(3, 4), data=memory, byte_offset=16)
+    _C.rewire(fab.capsule, WORDS)
+    expect = reference.pa_rewire(before[4:16].reshape(3, 4), SEED)
+    np.testing.assert_array_equal(memory[4:16].reshape(3, 4), expect)
+    np.testing.assert_array_equal(memory[:4], before[:4])
+    np.testing.assert_array_equal(memory[16:], before[16:])
+
+
+def test_consumed_and_foreign_capsules():
+    c = torch.randn(3, 3).__dlpack__()
+    _C.strength_stats(c)
+    for f in (lambda: _C.rewire(c, WORDS), lambda: _C.strength_stats(c)):
+        with pytest.raises(ValueError, match="already consumed"):
+            f()
+    for obj in (torch.randn(3, 3), np.zeros((3, 3)), object(), None, b"dltensor"):
+        with pytest.raises(TypeError, match="expected a DLPack capsule"):
+            _C.rewire(obj, WORDS)
+        with pytest.raises(TypeError, match="expected a DLPack capsule"):
+            _C.strength_stats(obj)
+
+
+@pytest.mark.parametrize(
+    "args,exc,match",
+    [
+        (dict(seed=(0, 1, 0)), TypeError, "tuple of four"),
+        (dict(seed=[0, 1, 0, 1]), TypeError, "tuple of four"),
+        (dict(seed=(0, -1, 0, 1)), OverflowError, r"\[0, 2\*\*64\)"),
+        (dict(seed=(0, 2**64, 0, 1)), OverflowError, r"\[0, 2\*\*64\)"),
+        (dict(seed=(0, 1.0, 0, 1)), TypeError, "must be ints"),
+        (dict(seed=WORDS, passes=3), ValueError, "passes must be 1 or 2"),
+        (dict(seed=WORDS, passes=0), ValueError, "passes must be 1 or 2"),
+        (dict(seed=WORDS, sampler=7), ValueError, "unknown sampler"),
+        (dict(seed=WORDS, passes=2**40), OverflowError, ""),
+    ],
+)
+def test_C_rewire_arguments_are_checked_before_the_tensor_is_touched(args, exc, match):
+    w = randn(4, 5)
+    snap = w.clone()
+    c = w.__dlpack__()
+    with pytest.raises(exc, match=match):
+        _C.rewire(c, **args)
+    assert torch.equal(w, snap)
+    _C.strength_stats(c)  # the capsule was not consumed by the refused call
+
+
+# ---------------------------------------------------- the stride-check bug
+
+
+@pytest.mark.xfail(strict=True, reason="kernel bug: pw_check_tensor's overlap test requires each stride to be at "
+                   "least stride*extent of the dimension below, so step slices such as w[:, ::2] of a (6, 5) "
+                   "tensor (strides (5, 2), shape (6, 3), distinct addresses) are refused as overlapping")
+def test_strided_slices_do_not_overlap():
+    base = randn(6, 5)
+    view = base[:, ::2]
+    expect = reference.pa_rewire(view.numpy().copy(), SEED)
+    parewire.pa_rewire_(view, seed=SEED)
+    np.testing.assert_array_equal(view.numpy(), expect)
+
+
+# ------------------------------------------------ seeds, samplers, generators
+
+SEED_CASES = [
+    (lambda w: parewire.pa_rewire_(w, seed=-1), ValueError, "pa_rewire_: seed must be non-negative"),
+    (lambda w: parewire.pa_rewire_(w, seed=1.5), TypeError, "pa_rewire_: seed must be an int"),
+    (lambda w: parewire.pa_rewire_(w, seed="1"), TypeError, "pa_rewire_: seed must be an int"),
+    (lambda w: parewire.pa_rewire_(w, seed=True), TypeError, "pa_rewire_: seed must be an int"),
+    (lambda w: parewire.pa_rewire_(w, sampler="quick"), ValueError, "unknown sampler 'quick'"),
+    (lambda w: parewire.pa_rewire_(w, sampler=None), ValueError, "unknown sampler None"),
+    (lambda w: parewire.pa_rewire_(w, generator=object()), TypeError, "pa_rewire_: generator must be"),
+    (lambda w: parewire.pa_rewire_(w, generator=np.random.default_rng(0)), TypeError, "generator must be"),
+    (lambda w: parewire.PA_rewiring_np(w, 1.5), TypeError, "PA_rewiring_np: invalid seed 1.5"),
+    (lambda w: parewire.PA_rewiring_torch(w, "x"), TypeError, "PA_rewiring_torch: invalid seed 'x'"),
+    (lambda w: parewire.rewiring_np(w, -3), ValueError, "rewiring_np: invalid seed -3"),
+    (lambda w: parewire.rewiring_torch(w, np.random.MT19937(0)), ValueError, "only PCG64"),
+    (lambda w: parewire.rewire_model(linear_holding(w), seed=-1), ValueError, "non-negative"),
+    (lambda w: parewire.rewire_model(linear_holding(w), sampler="x"), ValueError, "unknown sampler"),
+]
+
+
+@pytest.mark.parametrize("i", range(len(SEED_CASES)))
+def test_bad_seeds_samplers_and_generators(i):
+    call, exc, match = SEED_CASES[i]
+    w = randn(5, 4)
+    snap = storage_bytes(w)
+    with pytest.raises(exc, match=match):
+        call(w)
+    assert storage_bytes(w) == snap
+
+
+def test_a_generator_only_supplies_the_seed():
+    a, b = randn(5, 4), randn(5, 4)
+    parewire.pa_rewire_(a, generator=torch.Generator().manual_seed(3))
+    parewire.pa_rewire_(b, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(a, b)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_a_generator_on_another_device_works():
+    a, b = randn(5, 4), randn(5, 4)
+    parewire.pa_rewire_(a, generator=torch.Generator("cuda").manual_seed(3))
+    parewire.pa_rewire_(b, generator=torch.Generator("cuda").manual_seed(3))
+    assert torch.equal(a, b)
+
+
+# ------------------------------------------------------------ K and initializers
+
+STABILIZE_NAMES = {
+    "stabilize_strength_": lambda w, init, K: parewire.stabilize_strength_(w, init, K),
+    "stabilize_strength": lambda w, init, K: parewire.stabilize_strength(init, w, K=K),
+}
+
+
+@pytest.mark.parametrize("name", list(STABILIZE_NAMES))
+@pytest.mark.parametrize(
+    "K,exc,match",
+    [
+        (0, ValueError, "positive int, got 0"),
+        (-3, ValueError, "positive int, got -3"),
+        (2.5, TypeError, "positive int, got 2.5"),
+        (3.0, TypeError, "positive int, got 3.0"),
+        (np.float64(3), TypeError, "positive int"),
+        ("3", TypeError, "positive int, got '3'"),
+        (None, TypeError, "positive int, got None"),
+        (True, TypeError, "positive int, got True"),
+        (2**70, ValueError, "too large"),
+        (sys.maxsize + 1, ValueError, "too large"),
+    ],
+)
+def test_bad_K(name, K, exc, match):
+    w = randn(4, 5)
+    snap = storage_bytes(w)
+    with pytest.raises(exc, match=match):
+        STABILIZE_NAMES[name](w, nn.init.normal_, K)
+    assert storage_bytes(w) == snap
+
+
+@pytest.mark.parametrize("name", list(STABILIZE_NAMES))
+def test_numpy_integer_K_works(name):
+    w = randn(4, 5)
+    calls = []
+    STABILIZE_NAMES[name](w, lambda t: calls.append(nn.init.normal_(t)), np.int64(3))
+    assert len(calls) == 3
+
+
+class Boom(Exception):
+    pass
+
+
+def raises_at(n, exc=Boom):
     calls = []
 
-    def flaky(t):
+    def init(t):
         calls.append(1)
-        torch.nn.init.normal_(t)
-        if len(calls) == 3:
-            raise RuntimeError("boom")
+        nn.init.normal_(t)
+        if len(calls) == n:
+            raise exc("boom")
 
-    with pytest.raises(RuntimeError, match="boom"):
-        parewire.stabilize_strength(flaky, w, K=5)
-    check()
+    return init
 
 
-@pytest.mark.parametrize("K", [0, -3])
-def test_stabilize_strength_rejects_bad_K(K):
-    with pytest.raises(ValueError, match="positive int"):
-        parewire.stabilize_strength(torch.nn.init.normal_, torch.randn(3, 3), K=K)
+def swaps_storage(t):
+    t.data = torch.randn_like(t)
+
+
+def sets_another_storage(t):
+    with torch.no_grad():
+        t.set_(torch.randn(t.shape))
+
+
+def changes_the_shape(t):
+    t.data = torch.randn(t.numel())
+
+
+def changes_dtype(t):
+    t.data = t.data.double()
+
+
+# name: (initializer factory, exception, message, storage pointer kept)
+INITIALIZERS = {
+    "raises on the first call": (lambda: raises_at(1), Boom, "boom", True),
+    "raises midway": (lambda: raises_at(3), Boom, "boom", True),
+    "raises on the last call": (lambda: raises_at(5), Boom, "boom", True),
+    "raises KeyboardInterrupt midway": (lambda: raises_at(2, KeyboardInterrupt), KeyboardInterrupt, "boom", True),
+    "swaps the storage (.data =)": (lambda: swaps_storage, RuntimeError, "replaced the tensor's storage", True),
+    "swaps in a clone (.data =)": (lambda: lambda t: setattr(t, "data", t.data.clone()), RuntimeError,
+                                   "replaced the tensor's storage", True),
+    "swaps the storage (set_)": (lambda: sets_another_storage, RuntimeError, "replaced the tensor's storage", True),
+    "changes the shape": (lambda: changes_the_shape, RuntimeError, "replaced the tensor's storage", True),
+    "changes the dtype": (lambda: changes_dtype, RuntimeError, "replaced the tensor's storage", True),
+    "not callable": (lambda: "normal", TypeError, "initializer must be callable", True),
+}
+
+
+@pytest.mark.parametrize("name", list(STABILIZE_NAMES))
+@pytest.mark.parametrize("case", list(INITIALIZERS))
+def test_failing_initializers_restore_the_weights(name, case):
+    make, exc, match, same_ptr = INITIALIZERS[case]
+    p = nn.Parameter(randn(4, 5))
+    ident, ptr, values = id(p), p.data_ptr(), bits(p).copy()
+    snap = storage_bytes(p)
+    with pytest.raises(exc, match=match):
+        STABILIZE_NAMES[name](p, make(), 5)
+    assert id(p) == ident and p.shape == (4, 5) and p.dtype == torch.float32 and p.requires_grad
+    np.testing.assert_array_equal(bits(p), values)
+    if same_ptr:
+        assert p.data_ptr() == ptr, "the caller's storage is re-attached"
+        assert storage_bytes(p) == snap
+
+
+@pytest.mark.parametrize("name", list(STABILIZE_NAMES))
+def test_initializer_return_values_are_ignored(name):
+    """Initializers that return something else (wrong shape, dtype, None) still
+    filled the tensor in place; the return value is not used."""
+    w = randn(4, 5)
+    cands = [torch.randn(4, 5, generator=torch.Generator().manual_seed(i)) for i in range(3)]
+    it = iter(cands)
+
+    def init(t):
+        t.copy_(next(it))
+        return torch.zeros(7, dtype=torch.int64)
+
+    out = STABILIZE_NAMES[name](w, init, 3)
+    assert out is w
+    best = min(cands, key=lambda c: parewire.strength_stats(c).score)
+    assert torch.equal(w, best)
+
+
+@pytest.mark.parametrize("name", list(STABILIZE_NAMES))
+def test_all_nan_scores_keep_the_first_candidate(name):
+    w = randn(1, 5)  # one row: the row-sum variance is NaN for every candidate
+    cands = [torch.randn(1, 5, generator=torch.Generator().manual_seed(i)) for i in range(4)]
+    it = iter(cands)
+    STABILIZE_NAMES[name](w, lambda t: t.copy_(next(it)), 4)
+    assert torch.equal(w, cands[0])
+
+
+# ------------------------------------------------------------- rewire_model
+
+
+def test_rewire_model_is_all_or_nothing():
+    model = nn.Sequential(nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 4), nn.Linear(4, 3))
+    with torch.no_grad():
+        model[3].weight[2, 1] = float("nan")
+    snaps = [storage_bytes(p) for p in model.parameters()]
+    with pytest.raises(ValueError, match="NaN"):
+        parewire.rewire_model(model, seed=1)
+    assert [storage_bytes(p) for p in model.parameters()] == snaps
+
+
+def test_rewire_model_refuses_non_models():
+    for obj in (randn(3, 3), [nn.Linear(2, 2)], "model", None):
+        with pytest.raises(TypeError, match="rewire_model"):
+            parewire.rewire_model(obj, seed=1)
+
+
+# -------------------------------------------------------------- autograd
+
+
+def test_autograd_notices_the_in_place_change():
+    """The kernels write through DLPack, invisible to autograd; the version
+    bump makes a graph that saved the tensor fail instead of giving wrong
+    gradients (as it would after nn.init.normal_)."""
+    leaf = randn(5, 4).requires_grad_()
+    mid = leaf * 2
+    out = (mid * mid).sum()  # saves mid
+    parewire.pa_rewire_(mid, seed=1)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        out.backward()
