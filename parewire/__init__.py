@@ -14,11 +14,16 @@ arXiv:2207.08148)::
 
 from .functional import StrengthStats, pa_rewire_, stabilize_strength_, strength_stats
 from .legacy import PA_rewiring_np, PA_rewiring_torch, rewiring_np, rewiring_torch, stabilize_strength
-from .model import rewire_model
+from .model import Rewirer, rewire_model, rewirer
+from .report import ParameterRecord, RewireReport
 
 __all__ = [
     "pa_rewire_",
     "rewire_model",
+    "rewirer",
+    "Rewirer",
+    "RewireReport",
+    "ParameterRecord",
     "strength_stats",
     "stabilize_strength_",
     "StrengthStats",

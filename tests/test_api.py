@@ -182,8 +182,10 @@ def test_rewire_model_rewires_each_layer_once_with_name_derived_seeds():
     model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Flatten(), nn.Linear(8, 4), nn.Linear(4, 8))
     model[4].weight = nn.Parameter(model[3].weight.detach().T.contiguous().clone())
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    seeds = parewire.rewire_model(model, seed=3)
+    report = parewire.rewire_model(model, seed=3)
+    seeds = report.seeds
     assert set(seeds) == {"0.weight", "3.weight", "4.weight"}
+    assert [r.name for r in report.skipped] == ["0.bias", "3.bias", "4.bias"]
     for name in seeds:
         assert not torch.equal(model.state_dict()[name], before[name])
         expected = before[name].clone()
