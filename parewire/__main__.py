@@ -1,5 +1,8 @@
+"""``python -m parewire``: the same as the ``parewire`` command."""
+
 import sys
 
 from .cli import main
 
-sys.exit(main())
+if __name__ == "__main__":
+    sys.exit(main())
