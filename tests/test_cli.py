@@ -45,7 +45,8 @@ def test_end_to_end_in_a_subprocess_writes_every_output(tmp_path):
     assert out.returncode == 0, out.stderr
     assert out.stderr == ""
     lines = out.stdout.strip().splitlines()
-    assert lines[0] == "PA rewiring of small_cnn (sampler=numpy, seed=3, init=orthogonal, stabilize=2, workers=2)"
+    assert lines[0] == (f"PA rewiring of small_cnn (sampler={parewire.model.DEFAULT_SAMPLER}, seed=3, "
+                        "init=orthogonal, stabilize=2, workers=2)")
     assert lines[-1].startswith("small_cnn: rewired 5 of 10 parameters (128,352 weights) in ")
     assert "mean strength-variance reduction" in lines[-1] and lines[-1].endswith(" s in all")
 
