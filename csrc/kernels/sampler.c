@@ -210,14 +210,14 @@ void pw_choice_fast(pw_pcg64 *g, const double *w, int64_t n, pw_idx *order, pw_r
     uint64_t *keys = ws->k64;
     for (int64_t i = 0; i < n; i++)
         full[i] = standard_exponential(g);
-    uint64_t kmax = 0;
+    double dmax = 0.0;
     for (int64_t i = 0; i < n; i++) { /* a separate loop so the divisions vectorise */
         const double key = full[i] / w[i];
-        uint64_t bits;
-        memcpy(&bits, &key, 8);
         full[i] = key;
-        kmax = bits > kmax ? bits : kmax;
+        dmax = key > dmax ? key : dmax;
     }
+    uint64_t kmax;
+    memcpy(&kmax, &dmax, 8);
     /* Non-negative doubles order like their bit patterns.  Sort on a short
      * prefix -- 6 bits of octave below the largest key's, then mantissa bits;
      * keys 63 octaves below the largest share prefix 0 -- with the column in
