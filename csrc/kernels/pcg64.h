@@ -77,5 +77,7 @@ static inline double pw_pcg64_next_double(pw_pcg64 *g)
 void pw_pcg64_set(pw_pcg64 *g, uint64_t state_hi, uint64_t state_lo, uint64_t inc_hi, uint64_t inc_lo);
 void pw_pcg64_get(const pw_pcg64 *g, uint64_t words[4]);
 void pw_pcg64_fill_double(pw_pcg64 *g, int64_t n, double *out);
+/* The next n outputs of next64, in order; g ends as after n calls. */
+void pw_pcg64_fill64(pw_pcg64 *g, int64_t n, uint64_t *out);
 
 #endif

@@ -132,10 +132,11 @@ void pw_choice_numpy(pw_pcg64 *g, const double *p, int64_t n, pw_idx *order, pw_
                 run += guide[b];
                 guide[b] = run;
             }
-            /* numpy draws the whole round before the lookups; no lookup
-             * consumes randomness, so drawing as we go is the same stream. */
+            /* the round's m draws, as numpy takes them, before any lookup */
+            uint64_t *words = ws->k64;
+            pw_pcg64_fill64(g, m, words);
             for (int64_t d = 0; d < m; d++) {
-                const double xv = pw_pcg64_next_double(g);
+                const double xv = (double)(words[d] >> 11) * (1.0 / 9007199254740992.0);
                 int64_t b = (int64_t)(xv * dm);
                 if (b >= nb)
                     b = nb - 1;
@@ -169,17 +170,32 @@ void pw_choice_numpy(pw_pcg64 *g, const double *p, int64_t n, pw_idx *order, pw_
     }
 }
 
+/* Random words taken in stream order from a block filled ahead, then from
+ * the generator itself. */
+typedef struct {
+    const uint64_t *buf;
+    int64_t pos, len;
+    pw_pcg64 *g;
+} pw_draws;
+
+static inline uint64_t draw64(pw_draws *d)
+{
+    return d->pos < d->len ? d->buf[d->pos++] : pw_pcg64_next64(d->g);
+}
+
+static inline double draw_double(pw_draws *d) { return (double)(draw64(d) >> 11) * 0x1p-53; }
+
 /* The strips' edges and the tail: about 1 draw in 90. */
-static double exponential_slow(pw_pcg64 *g, int i, double x)
+static double exponential_slow(pw_draws *g, int i, double x)
 {
     for (;;) {
         if (i == 0) /* the tail beyond r: memoryless, so r + Exp(1) */
-            return PW_ZIG_R - log(1.0 - pw_pcg64_next_double(g));
-        const double y = pw_zig_f[i] + pw_pcg64_next_double(g) * (pw_zig_f[i + 1] - pw_zig_f[i]);
+            return PW_ZIG_R - log(1.0 - draw_double(g));
+        const double y = pw_zig_f[i] + draw_double(g) * (pw_zig_f[i + 1] - pw_zig_f[i]);
         if (y < exp(-x))
             return x;
         /* rejected: start over */
-        const uint64_t r = pw_pcg64_next64(g);
+        const uint64_t r = draw64(g);
         i = (int)(r & 0xFF);
         x = (double)(r >> 11) * 0x1p-53 * pw_zig_x[i];
         if (x < pw_zig_x[i + 1])
@@ -190,9 +206,9 @@ static double exponential_slow(pw_pcg64 *g, int i, double x)
 /* Exp(1) by the ziggurat method (Marsaglia and Tsang 2000): one 64-bit draw
  * and one multiply in ~99% of calls.  The low 8 bits pick the strip, the top
  * 53 bits the position in it. */
-static inline double standard_exponential(pw_pcg64 *g)
+static inline double standard_exponential(pw_draws *g)
 {
-    const uint64_t r = pw_pcg64_next64(g);
+    const uint64_t r = draw64(g);
     const int i = (int)(r & 0xFF);
     const double x = (double)(r >> 11) * 0x1p-53 * pw_zig_x[i];
     if (x < pw_zig_x[i + 1])
@@ -208,8 +224,12 @@ void pw_choice_fast(pw_pcg64 *g, const double *w, int64_t n, pw_idx *order, pw_r
 {
     double *full = ws->q; /* full key of each column */
     uint64_t *keys = ws->k64;
+    /* Every key takes at least one word, so n words filled ahead are all
+     * used and the stream is the same as drawing one at a time. */
+    pw_pcg64_fill64(g, n, ws->t64);
+    pw_draws src = {ws->t64, 0, n, g};
     for (int64_t i = 0; i < n; i++)
-        full[i] = standard_exponential(g);
+        full[i] = standard_exponential(&src);
     double dmax = 0.0;
     for (int64_t i = 0; i < n; i++) { /* a separate loop so the divisions vectorise */
         const double key = full[i] / w[i];
