@@ -22,8 +22,10 @@ import pytest
 from scipy import stats
 
 import parewire
-from parewire import _C
+from parewire import _C, reference
 from parewire.seeding import seed_words
+
+from conftest import bits
 
 SAMPLERS = {"numpy": _C.SAMPLER_NUMPY, "fast": _C.SAMPLER_FAST}
 DRAWS = 100_000
@@ -150,3 +152,66 @@ def test_fast_sampler_is_deterministic_and_a_permutation():
     np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(np.sort(a, axis=None), np.sort(w, axis=None))
     assert not np.array_equal(a, w)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("cols", [40, 300, 1100])
+@pytest.mark.parametrize("kind", ["near_equal", "quantised", "signed_zeros"])
+def test_value_sorts_with_shared_prefixes_match_reference(dtype, cols, kind):
+    """Rows whose values share their top bits exercise the kernels' sort
+    fallbacks (prefix radix + insertion, then a full radix sort when the
+    insertion budget runs out); the result must still be the reference's."""
+    rng = np.random.default_rng(cols)
+    shape = (5, cols)
+    if kind == "near_equal":  # 1 + k ulp: identical top bits, distinct values
+        w = (np.full(shape, 1, dtype) + rng.integers(0, 4000, shape) * np.finfo(dtype).eps).astype(dtype)
+    elif kind == "quantised":
+        w = rng.integers(-3, 4, shape).astype(dtype) / 4
+    else:
+        w = np.where(rng.random(shape) < 0.5, -0.0, 0.0).astype(dtype)
+        w[:, ::7] = rng.standard_normal(w[:, ::7].shape)
+    expected = reference.pa_rewire(w, 7)
+    got = w.copy()
+    parewire.pa_rewire_(got, seed=7, sampler="numpy")
+    if kind == "signed_zeros":
+        # np.sort treats -0.0 and 0.0 as equal and may keep either first;
+        # the kernels order them by bits.  Same values, same multiset of bits.
+        np.testing.assert_array_equal(got, expected)
+        np.testing.assert_array_equal(np.sort(bits(got), axis=None), np.sort(bits(w), axis=None))
+    else:
+        np.testing.assert_array_equal(bits(got), bits(expected))
+
+
+@pytest.mark.parametrize("ratio", [1.5, 4.0, 20.0, 200.0])
+def test_two_columns_first_target_probability(ratio):
+    """With two columns the first target is column 1 with probability
+    r / (1 + r) for weight ratio r: this pins the exponential keys' law
+    (a wrong ziggurat table or tail shows up as a bias at some ratio)."""
+    n = 20_000
+    counts = draw_permutations([0.0, ratio - 1.0], "fast", int(ratio * 10), n)
+    first1 = counts.get((1, 0), 0)
+    p = ratio / (1 + ratio)
+    assert abs(first1 - n * p) < 4.5 * math.sqrt(n * p * (1 - p))
+
+
+def test_fast_sampler_keys_far_below_the_largest_are_still_ordered_exactly():
+    """Weights 1e30 next to weights 1: the heavy columns' keys lie far more
+    than 63 octaves below the largest key, share the sort prefix 0 and are
+    ordered by the full-key fallback; they must come first, in uniformly
+    random order."""
+    c = 48
+    heavy = np.arange(0, c, 2)
+    row0 = np.zeros(c)
+    row0[heavy] = 1e30
+    w = np.zeros((2, c))
+    words = seed_words(123)
+    firsts = np.zeros(len(heavy))
+    n = 6000
+    for _ in range(n):
+        w[0] = row0
+        w[1] = np.arange(c)
+        words = _C.rewire(w.__dlpack__(), words, passes=1, sampler=_C.SAMPLER_FAST)
+        order = np.argsort(w[1])
+        assert set(order[: len(heavy)].tolist()) == set(heavy.tolist())
+        firsts[order[0] // 2] += 1
+    assert stats.chisquare(firsts).pvalue > 1e-4

@@ -80,26 +80,78 @@ void pw_sort_u16(uint16_t *a, uint16_t *tmp, int64_t n)
     PW_RADIX_BODY(uint16_t, a, tmp, n, 0, 8, 2)
 }
 
+/* Finishes a sort that is already ordered by a prefix of the bits: an
+ * insertion pass that moves each element back past larger ones.  Returns 0
+ * if that took more than `budget` moves (many equal prefixes), leaving a
+ * permutation of the input for the caller to sort another way. */
+#define PW_DEFINE_FINISH(NAME, T)                                                 \
+    static int NAME(T *a, int64_t n, int64_t budget)                              \
+    {                                                                             \
+        for (int64_t i = 1; i < n; i++) {                                         \
+            const T v = a[i];                                                     \
+            if (a[i - 1] <= v)                                                    \
+                continue;                                                         \
+            int64_t j = i;                                                        \
+            do {                                                                  \
+                a[j] = a[j - 1];                                                  \
+                j--;                                                              \
+            } while (j > 0 && a[j - 1] > v);                                      \
+            a[j] = v;                                                             \
+            budget -= i - j;                                                      \
+            if (budget < 0)                                                       \
+                return 0;                                                         \
+        }                                                                         \
+        return 1;                                                                 \
+    }
+PW_DEFINE_FINISH(finish_u32, uint32_t)
+PW_DEFINE_FINISH(finish_u64, uint64_t)
+
+static void radix_top16_u32(uint32_t *a, uint32_t *tmp, int64_t n) PW_RADIX_BODY(uint32_t, a, tmp, n, 16, 8, 2)
+static void radix_top22_u32(uint32_t *a, uint32_t *tmp, int64_t n) PW_RADIX_BODY(uint32_t, a, tmp, n, 10, 11, 2)
+static void radix_top16_u64(uint64_t *a, uint64_t *tmp, int64_t n) PW_RADIX_BODY(uint64_t, a, tmp, n, 48, 8, 2)
+static void radix_top22_u64(uint64_t *a, uint64_t *tmp, int64_t n) PW_RADIX_BODY(uint64_t, a, tmp, n, 42, 11, 2)
+
+/* Value rows: two radix passes on the top 16 (short rows) or 22 bits, then
+ * an insertion pass over the nearly sorted result -- half the passes of a
+ * full radix sort on weights, whose top bits are nearly all distinct.  Rows
+ * with many equal prefixes (e.g. quantised weights) exceed the insertion
+ * budget and get the full radix sort. */
 void pw_sort_u32(uint32_t *a, uint32_t *tmp, int64_t n)
 {
     if (n <= PW_INSERTION_MAX) {
         PW_INSERTION(uint32_t, a, n, 0, 0xFFFFFFFFu)
-    } else if (n < PW_WIDE_DIGITS_MIN) {
-        radix_u32_8(a, tmp, n);
-    } else {
-        radix_u32_11(a, tmp, n); /* digits of 11, 11 and 10 bits */
+        return;
     }
+    const int wide = n >= PW_WIDE_DIGITS_MIN;
+    if (wide)
+        radix_top22_u32(a, tmp, n);
+    else
+        radix_top16_u32(a, tmp, n);
+    if (finish_u32(a, n, 2 * n))
+        return;
+    if (wide)
+        radix_u32_11(a, tmp, n); /* digits of 11, 11 and 10 bits */
+    else
+        radix_u32_8(a, tmp, n);
 }
 
 void pw_sort_u64(uint64_t *a, uint64_t *tmp, int64_t n)
 {
     if (n <= PW_INSERTION_MAX) {
         PW_INSERTION(uint64_t, a, n, 0, ~0ULL)
-    } else if (n < PW_WIDE_DIGITS_MIN) {
-        radix_u64_8(a, tmp, n);
-    } else {
-        radix_u64_11(a, tmp, n); /* 6 digits of 11 bits: the top one has 9 */
+        return;
     }
+    const int wide = n >= PW_WIDE_DIGITS_MIN;
+    if (wide)
+        radix_top22_u64(a, tmp, n);
+    else
+        radix_top16_u64(a, tmp, n);
+    if (finish_u64(a, n, 2 * n))
+        return;
+    if (wide)
+        radix_u64_11(a, tmp, n); /* 6 digits of 11 bits: the top one has 9 */
+    else
+        radix_u64_8(a, tmp, n);
 }
 
 int pw_prefix_bits(int64_t n) { return n < PW_WIDE_DIGITS_MIN ? 16 : 22; }
