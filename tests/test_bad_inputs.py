@@ -291,7 +291,7 @@ def storage_bytes(w: Any) -> Optional[bytes]:
     if isinstance(w, torch.Tensor):
         if w.is_meta or w.layout != torch.strided:
             return None
-        return bytes(w.untyped_storage())
+        return raw_storage(w)
     if isinstance(w, np.ndarray):
         root = w
         while isinstance(root.base, np.ndarray):
@@ -301,6 +301,12 @@ def storage_bytes(w: Any) -> Optional[bytes]:
             return bytes((np.ctypeslib.as_array((np.ctypeslib.ctypes.c_uint8 * (hi - lo)).from_address(lo))))
         return root.tobytes(order="A")
     return None
+
+
+def raw_storage(w: torch.Tensor) -> bytes:
+    """The bytes of ``w``'s whole storage (bytes(storage) would go element by element)."""
+    s = w.untyped_storage()
+    return torch.empty(0, dtype=torch.uint8).set_(s, 0, (s.nbytes(),), (1,)).numpy().tobytes()
 
 
 def logical(w: Any) -> np.ndarray:
