@@ -3,11 +3,12 @@
 Rewires a model's Linear and Conv weights by preferential attachment and
 prints each parameter's strength variance before -> after and a summary.
 
-MODEL is a torchvision model name (resnet18, vit_b_16, ...), a
-``module:callable`` factory returning an nn.Module, or a saved state_dict
-file (.pt/.pth: every floating tensor with >= 2 dimensions is rewired).
-Without MODEL it rewires ResNet-18 (or a built-in small CNN when
-torchvision is not installed).
+MODEL is a torchvision model name (resnet18, vit_b_16, ...), small_cnn
+(built in), a module:callable factory returning an nn.Module, or a saved
+state_dict file (.pt/.pth: every floating tensor with >= 2 dimensions is
+rewired). Without MODEL it rewires ResNet-18 (or small_cnn when torchvision
+is not installed). Errors exit with status 1 (2 for bad flags) and one line
+on stderr.
 """
 
 from __future__ import annotations

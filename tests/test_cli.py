@@ -133,7 +133,7 @@ def test_a_factory_path_and_a_torchvision_name(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("args,code,message", [
-    (["resnet9000"], 1, "unknown model 'resnet9000': not a torchvision model name (did you mean resnet"),
+    (["resnet9000"], 1, "unknown model 'resnet9000': "),
     (["missing.pt"], 1, "no such file: missing.pt"),
     (["nosuchmodule_xyz:build"], 1, "cannot import 'nosuchmodule_xyz'"),
     (["parewire.cli:nothing_here"], 1, "has no attribute 'nothing_here'"),
@@ -158,6 +158,22 @@ def exit_code(args):
         return cli.main(args)
     except SystemExit as e:
         return e.code
+
+
+def test_close_torchvision_names_are_suggested(capsys):
+    pytest.importorskip("torchvision")
+    assert cli.main(["resnet9000"]) == 1
+    assert "not a torchvision model name (did you mean resnet" in one_error_line(capsys.readouterr().err)
+
+
+def test_without_torchvision_the_default_is_the_built_in_cnn(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "torchvision", None)
+    assert cli.main(["--sampler", "fast"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("PA rewiring of small_cnn (sampler=fast, seed=0")
+    assert out[-1].startswith("small_cnn: rewired 5 of 10 parameters (128,352 weights)")
+    assert cli.main(["resnet18"]) == 1
+    assert "torchvision is not installed" in one_error_line(capsys.readouterr().err)
 
 
 def test_unreadable_and_non_state_dict_files(tmp_path, capsys):
