@@ -329,7 +329,8 @@ def test_non_finite_weights_are_found_before_anything_is_written():
 
 
 @pytest.mark.parametrize("workers", [1, 2])
-def test_a_failing_initializer_restores_every_parameter(workers):
+@pytest.mark.parametrize("error", [RuntimeError, KeyboardInterrupt])
+def test_a_failing_initializer_restores_every_parameter(workers, error):
     model = nn.Sequential(*[nn.Linear(30, 30) for _ in range(8)])
     before = state(model)
     calls = []
@@ -337,10 +338,10 @@ def test_a_failing_initializer_restores_every_parameter(workers):
     def flaky(t):
         calls.append(1)
         if len(calls) == 5:
-            raise RuntimeError("initializer exploded")
+            raise error("initializer exploded")
         nn.init.normal_(t)
 
-    with pytest.raises(RuntimeError, match="initializer exploded"):
+    with pytest.raises(error, match="initializer exploded"):
         parewire.rewire_model(model, init=flaky, seed=0, workers=workers)
     assert len(calls) >= 5
     assert_same_state(state(model), before)
