@@ -158,6 +158,8 @@ def _candidates(
     model: Union[nn.Module, Mapping[str, Any]], layers: Layers, fn: str
 ) -> Iterator[Tuple[str, Any, bool]]:
     """(name, tensor, frozen-counts) for every parameter the ``layers`` selector picks."""
+    if isinstance(layers, (list, tuple)) and not layers:
+        raise ValueError(f"{fn}: layers is empty; pass None for the default layers")
     if isinstance(model, nn.Module):
         if layers is None or _is_type_list(layers):
             types = DEFAULT_LAYERS if layers is None else (layers if isinstance(layers, type) else tuple(layers))
@@ -166,7 +168,7 @@ def _candidates(
         elif isinstance(layers, (str, list, tuple)):
             include = _patterns(layers, "layers", fn)  # type: ignore[arg-type]
             keep_module = lambda n, m: True  # noqa: E731
-        elif callable(layers):
+        elif callable(layers) and not isinstance(layers, type):
             keep_module, include = layers, ()  # type: ignore[assignment]
         else:
             raise TypeError(

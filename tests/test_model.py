@@ -181,10 +181,18 @@ def test_patterns_select_attention_in_projection_weights_too():
     assert [x.name for x in r.rewired] == ["in_proj_weight", "out_proj.weight"]
 
 
-@pytest.mark.parametrize("bad", [3, [nn.Linear, "x"], object()])
+@pytest.mark.parametrize("bad", [3, int, [nn.Linear, "x"], object()])
 def test_bad_layer_selectors_raise_type_error(bad):
     with pytest.raises(TypeError, match="layers"):
         parewire.rewire_model(small_net(), layers=bad, seed=0)
+
+
+def test_an_empty_selector_is_an_error_not_everything():
+    model = small_net()
+    before = state(model)
+    with pytest.raises(ValueError, match="layers is empty"):
+        parewire.rewire_model(model, layers=[], seed=0)
+    assert_same_state(state(model), before)
 
 
 def test_a_state_dict_rewires_every_floating_tensor_with_two_or_more_dims():
