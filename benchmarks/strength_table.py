@@ -1,0 +1,222 @@
+"""Strength spread of real layer shapes before and after stabilisation and PA rewiring.
+
+For each initializer x layer shape and seed, the weight is drawn once and its
+in-strength (row sums: one per output neuron) and out-strength (column sums:
+one per input neuron x kernel position) standard deviations are measured:
+
+  before   the initializer's draw
+  stab     stabilize_strength_(w, init, K=100): best of K draws
+  PA       pa_rewire_(before-draw, seed, sampler="numpy")  (the reference's algorithm)
+  stab+PA  PA rewiring of the stabilised draw
+  PA fast  the same draw rewired with sampler="fast" (a check: same distribution per pass)
+
+Reported: mean and standard deviation over seeds.  The 4096x11008 layer is
+expensive (one orthogonal draw there is a QR of an 11008x4096 matrix), so it
+gets fewer seeds for stabilisation and none for orthogonal stabilisation; the
+output says how many seeds every cell has.
+
+Usage (one command; writes benchmarks/results/strength_table.{json,md}):
+
+    python benchmarks/strength_table.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import multiprocessing as mp
+import os
+import pathlib
+import platform
+import subprocess
+import sys
+import time
+
+import numpy as np
+import torch
+from torch import nn
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+import parewire  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results"
+BIG = (4096, 11008)
+
+SHAPES = {
+    "ResNet-50 conv1": (64, 3, 7, 7),
+    "ResNet-50 layer1 3x3": (64, 64, 3, 3),
+    "ResNet-50 layer3 3x3": (256, 256, 3, 3),
+    "ResNet-50 layer4 1x1": (2048, 512, 1, 1),
+    "ResNet-50 fc": (1000, 2048),
+    "ViT-B/16 patch embed": (768, 3, 16, 16),
+    "ViT-B/16 qkv": (2304, 768),
+    "ViT-B/16 MLP fc1": (3072, 768),
+    "LLM MLP down 4096x11008": BIG,
+}
+
+INITS = {
+    "default (kaiming_uniform a=sqrt5)": lambda w: nn.init.kaiming_uniform_(w, a=math.sqrt(5)),
+    "kaiming_normal": nn.init.kaiming_normal_,
+    "xavier_uniform": nn.init.xavier_uniform_,
+    "orthogonal": nn.init.orthogonal_,
+}
+
+ARMS = ["before", "stab", "PA", "stab+PA", "PA fast"]
+
+
+def stds(w: torch.Tensor) -> tuple[float, float]:
+    s = parewire.strength_stats(w)
+    return math.sqrt(s.in_var), math.sqrt(s.out_var)
+
+
+def run_task(task: dict) -> dict:
+    torch.set_num_threads(1)
+    shape, init, seed, stabilize, K = task["shape"], task["init"], task["seed"], task["stabilize"], task["K"]
+    f = INITS[init]
+    t0 = time.perf_counter()
+    out = {}
+    torch.manual_seed(seed)
+    w = torch.empty(shape)
+    f(w)
+    base = w.clone()
+    out["before"] = stds(w)
+    parewire.pa_rewire_(w, seed=seed, sampler="numpy")
+    out["PA"] = stds(w)
+    w.copy_(base)
+    parewire.pa_rewire_(w, seed=seed, sampler="fast")
+    out["PA fast"] = stds(w)
+    if stabilize:
+        torch.manual_seed(10_000 + seed)
+        parewire.stabilize_strength_(w, f, K)
+        out["stab"] = stds(w)
+        parewire.pa_rewire_(w, seed=seed, sampler="numpy")
+        out["stab+PA"] = stds(w)
+    return {**task, "shape": list(shape), "values": out, "seconds": time.perf_counter() - t0}
+
+
+def git_commit() -> str:
+    """HEAD, with "+local changes" if parewire/ or csrc/ differ from it (a shared checkout)."""
+    try:
+        run = lambda *a: subprocess.run(["git", *a], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+        return run("rev-parse", "--short", "HEAD") + (" +local changes" if run("status", "--porcelain", "--", "parewire", "csrc") else "")
+    except OSError:
+        return "?"
+
+
+def machine() -> dict:
+    cpu = platform.processor()
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    commit = git_commit()
+    return {
+        "cpu": cpu,
+        "cpus_available": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "parewire": parewire.__version__,
+        "git_commit": commit,
+        "platform": platform.platform(),
+    }
+
+
+def cell(vals: list[float]) -> str:
+    if not vals:
+        return "not run"
+    a = np.array(vals)
+    sd = a.std(ddof=1) if len(a) > 1 else float("nan")
+    return f"{a.mean():.4g} ± {sd:.2g}"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--seeds", type=int, default=10, help="seeds per cell (default 10)")
+    ap.add_argument("--big-stab-seeds", type=int, default=2,
+                    help="seeds for stabilisation of the 4096x11008 layer (default 2; orthogonal: none)")
+    ap.add_argument("--K", type=int, default=100, help="stabilisation trials (default 100)")
+    ap.add_argument("--workers", type=int, default=2, help="processes, one thread each (default 2)")
+    args = ap.parse_args()
+    command = "python benchmarks/strength_table.py" + "".join(
+        f" --{k.replace('_', '-')} {v}" for k, v in vars(args).items()
+        if v != ap.get_default(k))
+
+    tasks = []
+    for sname, shape in SHAPES.items():
+        for init in INITS:
+            for seed in range(1, args.seeds + 1):
+                if shape == BIG:
+                    stabilize = init != "orthogonal" and seed <= args.big_stab_seeds
+                else:
+                    stabilize = True
+                tasks.append({"name": sname, "shape": shape, "init": init, "seed": seed,
+                              "stabilize": stabilize, "K": args.K})
+    # Expensive first, so the two workers finish together.
+    cost = lambda t: math.prod(t["shape"]) * (args.K if t["stabilize"] else 1) * (
+        min(t["shape"][0], math.prod(t["shape"][1:])) if t["init"] == "orthogonal" else 30)
+    tasks.sort(key=cost, reverse=True)
+
+    info = machine()  # before the runs: the commit that produced the results
+    t0 = time.perf_counter()
+    with mp.get_context("spawn").Pool(args.workers) as pool:
+        done = []
+        for i, r in enumerate(pool.imap_unordered(run_task, tasks), 1):
+            done.append(r)
+            if i % 25 == 0 or i == len(tasks):
+                print(f"  {i}/{len(tasks)} tasks, {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
+    wall = time.perf_counter() - t0
+
+    rows = []
+    for sname, shape in SHAPES.items():
+        for init in INITS:
+            rs = sorted((r for r in done if r["name"] == sname and r["init"] == init), key=lambda r: r["seed"])
+            row = {"layer": sname, "shape": list(shape), "init": init}
+            for arm in ARMS:
+                got = [r["values"][arm] for r in rs if arm in r["values"]]
+                row[arm] = {"in_std": [g[0] for g in got], "out_std": [g[1] for g in got], "seeds": len(got)}
+            rows.append(row)
+
+    header = (f"Command: `{command}` — {wall / 60:.1f} min wall with {args.workers} worker processes "
+              f"(1 thread each) on {info['cpu']} ({info['cpus_available']} CPUs available, shared with other jobs "
+              f"while this ran), Python {info['python']}, torch {info['torch']}, numpy {info['numpy']}, "
+              f"parewire {info['parewire']} @ {info['git_commit']}.")
+    lines = [
+        "# Strength spread before and after stabilisation and PA rewiring",
+        "",
+        header,
+        "",
+        "Standard deviation of the in-strengths (row sums, one per output neuron) and out-strengths "
+        "(column sums, one per input neuron x kernel position) of each weight viewed as "
+        "(size(0), numel/size(0)); mean ± standard deviation over seeds. "
+        f"stab = stabilize_strength_ with K={args.K}; PA = pa_rewire_ (numpy sampler, the reference's "
+        "algorithm); stab+PA = PA on the stabilised draw; PA fast = the same draws rewired with the "
+        f"fast sampler. {args.seeds} seeds per cell, except the 4096x11008 layer's stab and stab+PA: "
+        f"{args.big_stab_seeds} seeds, and not run for orthogonal (a single orthogonal draw of that "
+        "shape is a QR of an 11008x4096 matrix, about 14 s on one core, so K=100 is ~25 min per seed).",
+        "",
+    ]
+    for key, title in (("in_std", "In-strength std (row sums)"), ("out_std", "Out-strength std (column sums)")):
+        lines += [f"## {title}", "", "| layer | shape | init | " + " | ".join(ARMS) + " | PA / before |",
+                  "|---|---|---|" + "---|" * (len(ARMS) + 1)]
+        for row in rows:
+            ratio = np.mean(row["PA"][key]) / np.mean(row["before"][key])
+            lines.append(f"| {row['layer']} | {'x'.join(map(str, row['shape']))} | {row['init']} | "
+                         + " | ".join(cell(row[a][key]) for a in ARMS) + f" | {ratio:.3f} |")
+        lines.append("")
+    md = "\n".join(lines)
+    print(md)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "strength_table.md").write_text(md)
+    (RESULTS / "strength_table.json").write_text(json.dumps(
+        {"command": command, "wall_seconds": wall, "machine": info, "args": vars(args), "rows": rows,
+         "task_seconds": sum(r["seconds"] for r in done)}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
