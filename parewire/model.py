@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import _bridge, functional
+from . import _bridge, distributed, functional
 from .report import ParameterRecord, RewireReport
 from .seeding import check_seed, derive_seed, resolve_seed
 
@@ -446,6 +446,7 @@ def rewire_model(
     workers: Optional[int] = None,
     generator: Optional[torch.Generator] = None,
     name: Optional[str] = None,
+    group: Any = None,
 ) -> RewireReport:
     """Initialise (optionally) and PA-rewire the weights of a whole model, in place.
 
@@ -483,6 +484,11 @@ def rewire_model(
         generator: the torch Generator to draw the model seed from when
             ``seed`` is None (default: None).
         name: what the report calls the model (default: its class name).
+        group: a ``torch.distributed`` process group, or ``True`` for the
+            default group, to share the work among its ranks (see
+            :mod:`parewire.distributed`); every rank calls ``rewire_model``
+            with the same arguments and gets the same weights and report as a
+            single process would.  ``None`` (default): this process alone.
 
     Returns:
         A :class:`parewire.RewireReport`: one record per parameter considered
@@ -526,11 +532,28 @@ def rewire_model(
     if name is not None and not isinstance(name, str):
         raise TypeError(f"{fn}: name must be a str or None, got {type(name).__name__}")
     chosen, skipped, order = select_parameters(model, layers, exclude, fn)
-    _validate(chosen, options, fn)
+    dist_group = distributed.resolve_group(group)
+    if dist_group is None:
+        _validate(chosen, options, fn)
+    else:
+        # A check that fails on one rank only (its replica holds a NaN) must
+        # fail on every rank, or the others would wait for it forever.
+        distributed.agree(lambda: _validate(chosen, options, fn), dist_group)
     base = resolve_seed(seed, generator)
+    if dist_group is not None:
+        base = distributed.broadcast_seed(base, dist_group)
     seeds = [derive_seed(base, n) for n, _ in chosen]
     n_workers = workers if workers is not None else _default_workers(len(chosen))
-    done = _run_all(chosen, seeds, options, n_workers, bool(progress))
+    if dist_group is None:
+        done = _run_all(chosen, seeds, options, n_workers, bool(progress))
+    else:
+        seed_of = dict(zip((n for n, _ in chosen), seeds))
+
+        def run_share(items: List[Tuple[str, torch.Tensor]]) -> List[ParameterRecord]:
+            # the owners' private full copies: nothing to restore on failure
+            return _run_all(items, [seed_of[n] for n, _ in items], options, n_workers, bool(progress))
+
+        done = distributed.rewire_parameters(chosen, run_share, dist_group)
 
     by_name = {r.name: r for r in done + skipped}
     records = [by_name[n] for n in order]
