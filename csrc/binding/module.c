@@ -18,6 +18,13 @@
 #include <pthread.h>
 #include <time.h>
 #define PW_HAVE_PTHREADS 1
+#if defined(__APPLE__) /* no pthread_condattr_setclock */
+#define PW_MONOTONIC_WAIT 0
+#define PW_WAIT_CLOCK CLOCK_REALTIME
+#else
+#define PW_MONOTONIC_WAIT 1
+#define PW_WAIT_CLOCK CLOCK_MONOTONIC
+#endif
 #endif
 
 /* Tensors at least this large run in a helper thread while this thread
@@ -245,7 +252,13 @@ static int run_interruptible(rewire_job *job)
     pthread_t th;
     int rc = -1;
     pthread_mutex_init(&job->mu, NULL);
-    pthread_cond_init(&job->cv, NULL);
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+#if PW_MONOTONIC_WAIT
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC); /* a wall-clock step cannot stretch a slice */
+#endif
+    pthread_cond_init(&job->cv, &attr);
+    pthread_condattr_destroy(&attr);
     job->done = 0;
     if (pthread_create(&th, NULL, rewire_worker, job) != 0) {
         Py_BEGIN_ALLOW_THREADS
@@ -258,7 +271,7 @@ static int run_interruptible(rewire_job *job)
         int finished;
         Py_BEGIN_ALLOW_THREADS
         struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
+        clock_gettime(PW_WAIT_CLOCK, &until);
         until.tv_nsec += 50 * 1000 * 1000;
         if (until.tv_nsec >= 1000000000L) {
             until.tv_sec += 1;
