@@ -736,3 +736,39 @@ def test_autograd_notices_the_in_place_change():
     parewire.pa_rewire_(mid, seed=1)
     with pytest.raises(RuntimeError, match="modified by an inplace operation"):
         out.backward()
+
+
+# ------------------------------------------------------------------ CUDA
+
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+
+
+@cuda
+@pytest.mark.parametrize("entry", ["pa_rewire_", "PA_rewiring_np", "rewiring_torch"])
+def test_cuda_tensors_rewire_like_cpu_and_bad_ones_stay_untouched(entry):
+    call = {
+        "pa_rewire_": lambda w: parewire.pa_rewire_(w, seed=SEED),
+        "PA_rewiring_np": lambda w: parewire.PA_rewiring_np(w, SEED),
+        "rewiring_torch": lambda w: parewire.rewiring_torch(w, SEED),
+    }[entry]
+    cpu = randn(9, 7)
+    dev = cpu.cuda()
+    ident = dev.data_ptr()
+    call(cpu)
+    assert call(dev) is dev and dev.data_ptr() == ident and dev.is_cuda
+    np.testing.assert_array_equal(bits(dev), bits(cpu))
+    bad = with_value((8, 6), NAN)().cuda()
+    snap = bad.clone()
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        call(bad)
+    assert torch.equal(bad.isnan(), snap.isnan()) and torch.equal(bad.nan_to_num(), snap.nan_to_num())
+    with pytest.raises(TypeError, match="int64"):
+        call(torch.ones(3, 3, dtype=torch.int64, device="cuda"))
+
+
+@cuda
+def test_a_cpu_generator_seeds_a_cuda_tensor_and_vice_versa():
+    a, b = randn(5, 4).cuda(), randn(5, 4)
+    parewire.pa_rewire_(a, generator=torch.Generator().manual_seed(1))
+    parewire.pa_rewire_(b, generator=torch.Generator("cuda").manual_seed(1))
+    assert a.is_cuda and not b.is_cuda
