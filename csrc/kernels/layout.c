@@ -115,9 +115,59 @@ pw_status pw_check_tensor(const pw_tensor *t, int writable, int64_t *rows, int64
         return;                                                                             \
     }
 
+#if defined(__SSE2__) || defined(_M_X64) || (defined(_M_IX86_FP) && _M_IX86_FP >= 2)
+#include <emmintrin.h>
+#define PW_HAVE_SSE2 1
+
+/* out[i * ldo + j] = in[j * ldi + i] for 4-byte elements: 4x4 blocks
+ * transposed in registers (a pure copy of bits, so identical to the scalar
+ * loop), inside 32x32 blocks that stay in L1. */
+static void transpose_u32(uint32_t *out, int64_t ldo, const uint32_t *in, int64_t ldi, int64_t ni, int64_t nj)
+{
+    for (int64_t i0 = 0; i0 < ni; i0 += PW_BLOCK) {
+        const int64_t i1 = i0 + PW_BLOCK < ni ? i0 + PW_BLOCK : ni;
+        for (int64_t j0 = 0; j0 < nj; j0 += PW_BLOCK) {
+            const int64_t j1 = j0 + PW_BLOCK < nj ? j0 + PW_BLOCK : nj;
+            int64_t i = i0;
+            for (; i + 4 <= i1; i += 4) {
+                int64_t j = j0;
+                for (; j + 4 <= j1; j += 4) {
+                    const __m128i a = _mm_loadu_si128((const __m128i *)(const void *)(in + j * ldi + i));
+                    const __m128i b = _mm_loadu_si128((const __m128i *)(const void *)(in + (j + 1) * ldi + i));
+                    const __m128i c = _mm_loadu_si128((const __m128i *)(const void *)(in + (j + 2) * ldi + i));
+                    const __m128i d = _mm_loadu_si128((const __m128i *)(const void *)(in + (j + 3) * ldi + i));
+                    const __m128i ab0 = _mm_unpacklo_epi32(a, b), ab1 = _mm_unpackhi_epi32(a, b);
+                    const __m128i cd0 = _mm_unpacklo_epi32(c, d), cd1 = _mm_unpackhi_epi32(c, d);
+                    _mm_storeu_si128((__m128i *)(void *)(out + i * ldo + j), _mm_unpacklo_epi64(ab0, cd0));
+                    _mm_storeu_si128((__m128i *)(void *)(out + (i + 1) * ldo + j), _mm_unpackhi_epi64(ab0, cd0));
+                    _mm_storeu_si128((__m128i *)(void *)(out + (i + 2) * ldo + j), _mm_unpacklo_epi64(ab1, cd1));
+                    _mm_storeu_si128((__m128i *)(void *)(out + (i + 3) * ldo + j), _mm_unpackhi_epi64(ab1, cd1));
+                }
+                for (; j < j1; j++)
+                    for (int64_t k = 0; k < 4; k++)
+                        out[(i + k) * ldo + j] = in[j * ldi + i + k];
+            }
+            for (; i < i1; i++)
+                for (int64_t j = j0; j < j1; j++)
+                    out[i * ldo + j] = in[j * ldi + i];
+        }
+    }
+}
+#endif
+
 void pw_copy2d(void *dst, int64_t drs, int64_t dcs, const void *src, int64_t srs, int64_t scs,
                int64_t rows, int64_t cols, size_t es)
 {
+#ifdef PW_HAVE_SSE2
+    if (es == 4 && dcs == 1 && srs == 1 && scs != 1) { /* d[r][c] = s[c][r] */
+        transpose_u32((uint32_t *)dst, drs, (const uint32_t *)src, scs, rows, cols);
+        return;
+    }
+    if (es == 4 && drs == 1 && scs == 1 && dcs != 1) { /* d[c][r] = s[r][c] */
+        transpose_u32((uint32_t *)dst, dcs, (const uint32_t *)src, srs, cols, rows);
+        return;
+    }
+#endif
     switch (es) {
     case 2: PW_COPY2D_BODY(uint16_t)
     case 4: PW_COPY2D_BODY(uint32_t)
