@@ -3,7 +3,7 @@
 Run from the repository root (after building the extension):
 
     python benchmarks/bench_speed.py            # full run, several minutes
-    python benchmarks/bench_speed.py --quick    # a subset, under ~2 minutes
+    python benchmarks/bench_speed.py --quick    # a subset and ResNet-50 only, about 2 minutes
 
 Prints a table and writes benchmarks/results/speed.json (or --json PATH).
 Every number in one table comes from the same run, so ratios are
@@ -69,7 +69,7 @@ SHAPES = [
     ("linear 4096x4096", (4096, 4096)),
     ("linear 11008x4096", (11008, 4096)),
 ]
-QUICK = {"resnet18 layer1 conv", "resnet18 layer4 conv", "resnet50 1x1 expand", "vit-b/16 qkv", "linear 11008x4096"}
+QUICK = {"resnet18 layer4 conv", "resnet50 1x1 expand", "vit-b/16 qkv", "linear 11008x4096"}
 
 
 def machine() -> dict:
@@ -204,27 +204,38 @@ def model_layers(name: str):
     return getattr(torchvision.models, name)(weights=None)
 
 
-def bench_model(name: str, args) -> dict:
+def bench_model(name: str, args) -> list:
+    """Two rows: the per-layer kernels (pa_rewire_ on every weight) and the
+    whole rewire_model call (which adds its own bookkeeping: selection,
+    seeds, the before/after report, the all-or-nothing restore copy)."""
     model = model_layers(name)
     weights = [
         m.weight for m in model.modules() if isinstance(m, (torch.nn.Linear, torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d))
     ]
     n = sum(p.numel() for p in weights)
-    row = {"label": f"{name} (whole model)", "params": n, "layers": len(weights)}
     accepts_workers = "workers" in inspect.signature(parewire.rewire_model).parameters
+    layers = {"label": f"{name} per-layer pa_rewire_", "params": n, "layers": len(weights)}
+    whole = {"label": f"{name} rewire_model", "params": n, "layers": len(weights), "workers_supported": accepts_workers}
+
+    def each_layer(sampler):
+        for i, p in enumerate(weights):
+            parewire.pa_rewire_(p, seed=i + 1, sampler=sampler)
+
+    one = {"workers": 1} if accepts_workers else {}
     for sampler in ("fast", "numpy"):
-        one = {"workers": 1} if accepts_workers else {}
+        times = timeit(lambda _: each_layer(sampler), lambda: None, args.budget, args.reps)
+        layers[sampler] = {"min_s": min(times), "median_s": statistics.median(times), "reps": len(times)}
         times = timeit(lambda m: parewire.rewire_model(m, seed=0, sampler=sampler, **one), lambda: model,
                        args.budget, args.reps)
-        row[sampler] = {"min_s": min(times), "median_s": statistics.median(times), "reps": len(times)}
+        whole[sampler] = {"min_s": min(times), "median_s": statistics.median(times), "reps": len(times)}
         if accepts_workers:  # wall clock for both, so the ratio is a speed-up
             t1 = timeit(lambda m: parewire.rewire_model(m, seed=0, sampler=sampler, workers=1), lambda: model,
                         args.budget, args.reps, clock=time.perf_counter)
             t2 = timeit(lambda m: parewire.rewire_model(m, seed=0, sampler=sampler, workers=2), lambda: model,
                         args.budget, args.reps, clock=time.perf_counter)
-            row[sampler].update(workers1_wall_min_s=min(t1), workers2_wall_min_s=min(t2),
-                                workers1_wall_median_s=statistics.median(t1),
-                                workers2_wall_median_s=statistics.median(t2))
+            whole[sampler].update(workers1_wall_min_s=min(t1), workers2_wall_min_s=min(t2),
+                                  workers1_wall_median_s=statistics.median(t1),
+                                  workers2_wall_median_s=statistics.median(t2))
     ref = 0.0
     floor = 0.0
     any_extrapolated = False
@@ -234,10 +245,10 @@ def bench_model(name: str, args) -> dict:
         ref += t
         any_extrapolated |= ex
         floor += min(sort_floor(w2, 0.0))
-    row["choice"] = {"min_s": ref, "extrapolated": any_extrapolated}
-    row["sort"] = {"min_s": floor}
-    row["workers_supported"] = accepts_workers
-    return row
+    for r in (layers, whole):
+        r["choice"] = {"min_s": ref, "extrapolated": any_extrapolated}
+        r["sort"] = {"min_s": floor}
+    return [layers, whole]
 
 
 def fmt_row(r: dict) -> str:
@@ -252,16 +263,16 @@ def fmt_row(r: dict) -> str:
         return "  -" if c is None else f"{c:4.2f}"
 
     return (
-        f"{r['label']:<24} {str(tuple(r['shape'])) if 'shape' in r else '':<20} {n/1e6:7.2f}M "
+        f"{r['label']:<30} {str(tuple(r['shape'])) if 'shape' in r else '':<16} {n/1e6:7.2f}M "
         f"{ns(f):7.1f} {ns(nm):7.1f} {'~' if r['choice']['extrapolated'] else ' '}{ns(ch):7.0f} {ns(srt):6.1f} | "
         f"{ch/f:6.1f}x {ch/nm:6.1f}x | {f/srt:5.2f} {nm/srt:5.2f} | {mem('fast')} {mem('numpy')}"
     )
 
 
 HEADER = (
-    f"{'case':<24} {'shape':<20} {'params':>8} {'fast':>7} {'numpy':>7} {'choice':>8} {'sort':>6} | "
+    f"{'case':<30} {'shape':<16} {'params':>8} {'fast':>7} {'numpy':>7} {'choice':>8} {'sort':>6} | "
     f"{'x choice':>15} | {'/ sort':>11} | {'mem (copies)':>9}\n"
-    f"{'':<24} {'':<20} {'':>8} {'ns/param':>23} {'':>15} | {'fast':>7} {'numpy':>7} | {'fast':>5} {'numpy':>5} | "
+    f"{'':<30} {'':<16} {'':>8} {'ns/param':>23} {'':>15} | {'fast':>7} {'numpy':>7} | {'fast':>5} {'numpy':>5} | "
     f"{'fast':>4} {'numpy':>5}"
 )
 
@@ -272,8 +283,8 @@ def main(argv=None) -> int:
     ap.add_argument("--json", default=str(ROOT / "results" / "speed.json"), help="where to write the results")
     ap.add_argument("--no-models", action="store_true", help="skip whole ResNet-18/50")
     args = ap.parse_args(argv)
-    args.budget = 1.0 if args.quick else 3.0
-    args.reps = 3 if args.quick else 7
+    args.budget = 0.5 if args.quick else 3.0
+    args.reps = 2 if args.quick else 7
     args.ref_rows = 24 if args.quick else 96
 
     torch.set_num_threads(1)  # the kernels are single-threaded; keep torch's init from competing
@@ -302,12 +313,14 @@ def main(argv=None) -> int:
         except ImportError:
             print("torchvision not installed: whole-model rows skipped")
         else:
-            for name in ("resnet18", "resnet50"):
-                r = bench_model(name, args)
-                models.append(r)
-                print(fmt_row(r), flush=True)
+            for name in ("resnet50",) if args.quick else ("resnet18", "resnet50"):
+                for r in bench_model(name, args):
+                    models.append(r)
+                    print(fmt_row(r), flush=True)
             print()
             for r in models:
+                if "workers_supported" not in r:
+                    continue
                 if r["workers_supported"]:
                     for s in ("fast", "numpy"):
                         w1, w2 = r[s]["workers1_wall_min_s"], r[s]["workers2_wall_min_s"]

@@ -104,8 +104,10 @@ void pw_sort_idx_by_key(pw_idx *idx, pw_idx *tmp, const uint64_t *key, int64_t n
 /* ---- samplers (sampler.c) ---- */
 /* numpy's pairwise summation order, so sums match np.sum bit for bit. */
 double pw_pairwise_sum(const double *a, int64_t n);
-/* p: probabilities (sum 1, all > 0).  Writes the n columns in draw order. */
-void pw_choice_numpy(pw_pcg64 *g, const double *p, int64_t n, pw_idx *order, pw_row_ws *ws);
+/* Weights w (all > 0) with total = pw_pairwise_sum(w): draws with the
+ * probabilities p = w / total, as numpy's P / sum(P).  Writes the n columns
+ * in draw order. */
+void pw_choice_numpy(pw_pcg64 *g, const double *w, double total, int64_t n, pw_idx *order, pw_row_ws *ws);
 /* w: positive weights (any scale).  Same distribution, one key sort. */
 void pw_choice_fast(pw_pcg64 *g, const double *w, int64_t n, pw_idx *order, pw_row_ws *ws);
 

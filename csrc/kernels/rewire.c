@@ -126,9 +126,7 @@ static pw_status draw_targets(pw_pcg64 *g, pw_sampler sampler, int64_t n, pw_row
     if (sampler == PW_SAMPLER_FAST) {
         pw_choice_fast(g, p, n, ws->order, ws);
     } else {
-        for (int64_t i = 0; i < n; i++)
-            p[i] = p[i] / total;
-        pw_choice_numpy(g, p, n, ws->order, ws);
+        pw_choice_numpy(g, p, total, n, ws->order, ws);
     }
     return PW_OK;
 }

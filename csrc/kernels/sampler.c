@@ -54,7 +54,7 @@ double pw_pairwise_sum(const double *a, int64_t n)
 static void round_normalised(pw_pcg64 *g, const double *c, int64_t m, const pw_idx *rem, pw_row_ws *ws,
                              pw_idx *order, int64_t *found)
 {
-    double *q = ws->p; /* the caller's p is no longer needed: pr holds it */
+    double *q = ws->p; /* the caller's w is no longer needed: pr holds p */
     pw_idx *guide = ws->guide;
     const double total = c[m - 1];
     for (int64_t k = 0; k < m; k++)
@@ -84,7 +84,7 @@ static void round_normalised(pw_pcg64 *g, const double *c, int64_t m, const pw_i
     }
 }
 
-void pw_choice_numpy(pw_pcg64 *g, const double *p, int64_t n, pw_idx *order, pw_row_ws *ws)
+void pw_choice_numpy(pw_pcg64 *g, const double *w, double wtotal, int64_t n, pw_idx *order, pw_row_ws *ws)
 {
     pw_idx *rem = ws->rem, *guide = ws->guide;
     double *c = ws->q;  /* cumulative sums over the remaining columns */
@@ -92,11 +92,12 @@ void pw_choice_numpy(pw_pcg64 *g, const double *p, int64_t n, pw_idx *order, pw_
     unsigned char *seen = ws->seen;
     int64_t found = 0, m = n;
 
-    for (int64_t i = 0; i < n; i++) {
+    for (int64_t i = 0; i < n; i++)
+        pr[i] = w[i] / wtotal; /* the reference's p = P / sum(P) */
+    for (int64_t i = 0; i < n; i++)
         rem[i] = (pw_idx)i;
-        pr[i] = p[i];
+    for (int64_t i = 0; i < n; i++)
         seen[i] = 0;
-    }
     while (m > 0) {
         double acc = 0.0;
         for (int64_t k = 0; k < m; k++) {
@@ -159,14 +160,14 @@ void pw_choice_numpy(pw_pcg64 *g, const double *p, int64_t n, pw_idx *order, pw_
                 seen[col] = 1;
             }
         }
-        int64_t w = 0;
+        int64_t kept = 0;
         for (int64_t j = 0; j < m; j++) {
             const pw_idx col = rem[j];
-            rem[w] = col;
-            pr[w] = pr[j];
-            w += !seen[col];
+            rem[kept] = col;
+            pr[kept] = pr[j];
+            kept += !seen[col];
         }
-        m = w;
+        m = kept;
     }
 }
 
