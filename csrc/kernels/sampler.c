@@ -84,6 +84,9 @@ static void round_normalised(pw_pcg64 *g, const double *c, int64_t m, const pw_i
     }
 }
 
+/* Random words generated per block of draws. */
+#define PW_DRAW_BLOCK 256
+
 void pw_choice_numpy(pw_pcg64 *g, const double *w, double wtotal, int64_t n, pw_idx *order, pw_row_ws *ws)
 {
     pw_idx *rem = ws->rem, *guide = ws->guide;
@@ -133,11 +136,14 @@ void pw_choice_numpy(pw_pcg64 *g, const double *w, double wtotal, int64_t n, pw_
                 run += guide[b];
                 guide[b] = run;
             }
-            /* the round's m draws, as numpy takes them, before any lookup */
-            uint64_t *words = ws->k64;
-            pw_pcg64_fill64(g, m, words);
+            /* the round's m draws in stream order (numpy takes them all
+             * before any lookup; lookups consume nothing), in blocks that
+             * stay in L1 */
+            uint64_t words[PW_DRAW_BLOCK];
             for (int64_t d = 0; d < m; d++) {
-                const double xv = (double)(words[d] >> 11) * (1.0 / 9007199254740992.0);
+                if (d % PW_DRAW_BLOCK == 0)
+                    pw_pcg64_fill64(g, m - d < PW_DRAW_BLOCK ? m - d : PW_DRAW_BLOCK, words);
+                const double xv = (double)(words[d % PW_DRAW_BLOCK] >> 11) * (1.0 / 9007199254740992.0);
                 int64_t b = (int64_t)(xv * dm);
                 if (b >= nb)
                     b = nb - 1;
