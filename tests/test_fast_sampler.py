@@ -215,3 +215,18 @@ def test_fast_sampler_keys_far_below_the_largest_are_still_ordered_exactly():
         assert set(order[: len(heavy)].tolist()) == set(heavy.tolist())
         firsts[order[0] // 2] += 1
     assert stats.chisquare(firsts).pvalue > 1e-4
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_numpy_sampler_matches_reference_when_remaining_mass_is_tiny(seed):
+    """Columns of weight ~1e300 beside columns of weight 1: once the heavy
+    ones are drawn, a round's remaining probability mass is ~1e-300 and the
+    numpy sampler switches to its normalised path; still the reference's
+    result bit for bit."""
+    rng = np.random.default_rng(seed)
+    w = rng.standard_normal((4, 30))
+    w[0, rng.permutation(30)[:12]] = 1e300
+    expected = reference.pa_rewire(w, seed)
+    got = w.copy()
+    parewire.pa_rewire_(got, seed=seed, sampler="numpy")
+    np.testing.assert_array_equal(bits(got), bits(expected))

@@ -51,7 +51,7 @@ double pw_pairwise_sum(const double *a, int64_t n)
  * then locate each draw with a guide table.  Used when the remaining mass is
  * so small (weights spanning ~270 decades) that the scaled comparisons of
  * pw_choice_numpy below could meet subnormal numbers. */
-static void round_normalised(pw_pcg64 *g, const double *c, int64_t m, const pw_idx *rem, pw_row_ws *ws,
+static void round_normalised(pw_pcg64 *g, const double *c, int64_t m, pw_row_ws *ws,
                              pw_idx *order, int64_t *found)
 {
     double *q = ws->p; /* the caller's w is no longer needed: pr holds p */
@@ -77,10 +77,9 @@ static void round_normalised(pw_pcg64 *g, const double *c, int64_t m, const pw_i
         int64_t j = guide[b];
         while (q[j] <= xv)
             j++;
-        const pw_idx col = rem[j];
-        order[*found] = col;
-        *found += !ws->seen[col];
-        ws->seen[col] = 1;
+        order[*found] = (pw_idx)j; /* a position; the caller maps it to rem[j] */
+        *found += !ws->seen[j];
+        ws->seen[j] = 1;
     }
 }
 
@@ -99,9 +98,13 @@ void pw_choice_numpy(pw_pcg64 *g, const double *w, double wtotal, int64_t n, pw_
         pr[i] = w[i] / wtotal; /* the reference's p = P / sum(P) */
     for (int64_t i = 0; i < n; i++)
         rem[i] = (pw_idx)i;
-    for (int64_t i = 0; i < n; i++)
-        seen[i] = 0;
     while (m > 0) {
+        /* seen[j]: position j of this round's remaining columns was drawn.
+         * Positions, not columns, go into order during the round (one load
+         * less per draw); they become columns before the compaction. */
+        const int64_t first = found;
+        for (int64_t j = 0; j < m; j++)
+            seen[j] = 0;
         double acc = 0.0;
         for (int64_t k = 0; k < m; k++) {
             acc += pr[k];
@@ -109,7 +112,7 @@ void pw_choice_numpy(pw_pcg64 *g, const double *w, double wtotal, int64_t n, pw_
         }
         const double total = acc;
         if (!(total >= 0x1p-900)) {
-            round_normalised(g, c, m, rem, ws, order, &found);
+            round_normalised(g, c, m, ws, order, &found);
         } else {
             /* numpy compares each draw x with q = fl(c / total).  Without
              * dividing: c > x*total*(1 + 2^-49) implies fl(c / total) > x and
@@ -160,18 +163,18 @@ void pw_choice_numpy(pw_pcg64 *g, const double *w, double wtotal, int64_t n, pw_
                         break; /* first j with fl(c[j] / total) > x: searchsorted(side='right') */
                     j++;
                 }
-                const pw_idx col = rem[j];
-                order[found] = col; /* kept only on its first appearance */
-                found += !seen[col];
-                seen[col] = 1;
+                order[found] = (pw_idx)j; /* kept only on its first appearance */
+                found += !seen[j];
+                seen[j] = 1;
             }
         }
+        for (int64_t t = first; t < found; t++)
+            order[t] = rem[order[t]];
         int64_t kept = 0;
         for (int64_t j = 0; j < m; j++) {
-            const pw_idx col = rem[j];
-            rem[kept] = col;
+            rem[kept] = rem[j];
             pr[kept] = pr[j];
-            kept += !seen[col];
+            kept += !seen[j];
         }
         m = kept;
     }
