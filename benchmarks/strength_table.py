@@ -75,7 +75,7 @@ def run_task(task: dict) -> dict:
     torch.set_num_threads(1)
     shape, init, seed, stabilize, K = task["shape"], task["init"], task["seed"], task["stabilize"], task["K"]
     f = INITS[init]
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     out = {}
     torch.manual_seed(seed)
     w = torch.empty(shape)
@@ -93,7 +93,8 @@ def run_task(task: dict) -> dict:
         out["stab"] = stds(w)
         parewire.pa_rewire_(w, seed=seed, sampler="numpy")
         out["stab+PA"] = stds(w)
-    return {**task, "shape": list(shape), "values": out, "seconds": time.perf_counter() - t0}
+    return {**task, "shape": list(shape), "values": out, "seconds": time.perf_counter() - t0,
+            "cpu_seconds": time.process_time() - c0}
 
 
 def git_commit() -> str:
@@ -142,10 +143,11 @@ def main() -> None:
                     help="seeds for stabilisation of the 4096x11008 layer (default 2; orthogonal: none)")
     ap.add_argument("--K", type=int, default=100, help="stabilisation trials (default 100)")
     ap.add_argument("--workers", type=int, default=2, help="processes, one thread each (default 2)")
+    ap.add_argument("--out", default=str(RESULTS), help="directory for the .json and .md (default benchmarks/results)")
     args = ap.parse_args()
     command = "python benchmarks/strength_table.py" + "".join(
         f" --{k.replace('_', '-')} {v}" for k, v in vars(args).items()
-        if v != ap.get_default(k))
+        if v != ap.get_default(k) and k != "out")
 
     tasks = []
     for sname, shape in SHAPES.items():
@@ -182,10 +184,12 @@ def main() -> None:
                 row[arm] = {"in_std": [g[0] for g in got], "out_std": [g[1] for g in got], "seeds": len(got)}
             rows.append(row)
 
+    cpu = sum(r["cpu_seconds"] for r in done)
     header = (f"Command: `{command}` — {wall / 60:.1f} min wall with {args.workers} worker processes "
               f"(1 thread each) on {info['cpu']} ({info['cpus_available']} CPUs available, shared with other jobs "
               f"while this ran), Python {info['python']}, torch {info['torch']}, numpy {info['numpy']}, "
-              f"parewire {info['parewire']} @ {info['git_commit']}.")
+              f"parewire {info['parewire']} @ {info['git_commit']}. The tasks used {cpu / 60:.1f} CPU-minutes "
+              f"(≈ {cpu / 60 / args.workers:.1f} min wall on {args.workers} idle cores).")
     lines = [
         "# Strength spread before and after stabilisation and PA rewiring",
         "",
@@ -211,11 +215,12 @@ def main() -> None:
         lines.append("")
     md = "\n".join(lines)
     print(md)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "strength_table.md").write_text(md)
-    (RESULTS / "strength_table.json").write_text(json.dumps(
+    out = pathlib.Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "strength_table.md").write_text(md)
+    (out / "strength_table.json").write_text(json.dumps(
         {"command": command, "wall_seconds": wall, "machine": info, "args": vars(args), "rows": rows,
-         "task_seconds": sum(r["seconds"] for r in done)}, indent=1))
+         "task_seconds": sum(r["seconds"] for r in done), "cpu_seconds": cpu}, indent=1))
 
 
 if __name__ == "__main__":

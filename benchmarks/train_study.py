@@ -173,9 +173,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seeds", type=int, default=30, help="initialisation seeds per arm (default 30)")
     ap.add_argument("--workers", type=int, default=2, help="processes, one thread each (default 2)")
+    ap.add_argument("--out", default=str(RESULTS), help="directory for the .json and .md (default benchmarks/results)")
     args = ap.parse_args()
     command = "python benchmarks/train_study.py" + "".join(
-        f" --{k} {v}" for k, v in vars(args).items() if v != ap.get_default(k))
+        f" --{k} {v}" for k, v in vars(args).items() if v != ap.get_default(k) and k != "out")
 
     info = machine()  # before the runs: the commit that produced the results
     tasks = [(kind, seed, arm) for kind in reversed(MODELS) for seed in range(args.seeds) for arm in ARMS]
@@ -260,9 +261,10 @@ def main() -> None:
     lines.append("")
     md = "\n".join(lines)
     print(md)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "train_study.md").write_text(md)
-    (RESULTS / "train_study.json").write_text(json.dumps(
+    out = pathlib.Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "train_study.md").write_text(md)
+    (out / "train_study.json").write_text(json.dumps(
         {"command": command, "wall_seconds": wall, "cpu_seconds": cpu, "machine": info,
          "settings": {"epochs": EPOCHS, "batch": BATCH, "lr": LR, "momentum": MOMENTUM, "K": K,
                       "seeds": args.seeds, "split": "stratified 70/30, random_state=0"},
