@@ -126,17 +126,21 @@ void pw_choice_numpy(pw_pcg64 *g, const double *w, double wtotal, int64_t n, pw_
             /* guide[b] = #{k : bucket(k) <= b}, bucket(k) = floor(c[k] * inv) + 1;
              * inv is inflated by 2^-45 so that a counted k has c[k] below
              * b*total/nb*(1 - 2^-46): a lower bound of the answer for every x
-             * with floor(x*nb) = b.  A histogram and a prefix sum, no branches. */
+             * with floor(x*nb) = b.  Buckets rise with k, so the count is
+             * 1 + the last k in a bucket <= b: store k + 1 at each k's bucket
+             * (later k overwrite), then a running maximum.  No branches and
+             * no read-modify-write chains. */
             const double inv = dm / total * (1.0 + 0x1p-45);
-            memset(guide, 0, (size_t)(nb + 1) * sizeof(pw_idx));
+            for (int64_t b = 0; b <= nb; b++)
+                guide[b] = 0;
             for (int64_t k = 0; k < m; k++) {
                 int64_t bk = (int64_t)(c[k] * inv) + 1;
                 bk = bk > nb ? nb : bk;
-                guide[bk]++;
+                guide[bk] = (pw_idx)(k + 1);
             }
             pw_idx run = 0;
             for (int64_t b = 0; b < nb; b++) {
-                run += guide[b];
+                run = guide[b] > run ? guide[b] : run;
                 guide[b] = run;
             }
             /* the round's m draws in stream order (numpy takes them all
