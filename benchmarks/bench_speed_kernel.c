@@ -3,6 +3,9 @@
  *   cc -O3 -std=c11 -Icsrc/kernels benchmarks/bench_speed_kernel.c csrc/kernels/[lprs]*.c -lm -o /tmp/bk
  *   /tmp/bk ROWS COLS SAMPLER(0 numpy, 1 fast) REPEATS
  *
+ * Also useful under -fsanitize=address,undefined, and with
+ * -DPW_EMULATE_UINT128 (the checksums must not change).
+ *
  * Prints ns per parameter (best of REPEATS) and a checksum of the result so
  * that kernel changes meant to be exact can be compared run to run.
  */
@@ -58,6 +61,8 @@ int main(int argc, char **argv)
         memcpy(&b, &w[i], 4);
         sum = sum * 1000003u + b;
     }
+    free(orig);
+    free(w);
     printf("%lldx%lld sampler=%d  %.2f ns/param  checksum %016llx\n", (long long)rows, (long long)cols, sampler,
            best / n * 1e9, (unsigned long long)sum);
     return 0;
