@@ -81,7 +81,6 @@ class Kind:
     model: Any = None                # rewire_model on a Linear holding it (default: write)
     capsule: bool = True             # False: the producer refuses to export it, no _C cell
     reference_ok: bool = True        # False: compare as a permutation only
-    xfail_write: Optional[str] = None
     extra: Dict[str, Any] = field(default_factory=dict)
 
 
@@ -198,10 +197,8 @@ KINDS: Dict[str, Kind] = {
     "numpy reversed rows": Kind(lambda: np_randn(6, 5)[::-1], WORKS, stabilize=NOT_ARRAY, model=NOT_ARRAY),
     "numpy reversed columns": Kind(lambda: np_randn(6, 5)[:, ::-1], WORKS, stabilize=NOT_ARRAY, model=NOT_ARRAY),
     "numpy negative step 2": Kind(lambda: np_randn(6, 5)[::-1, ::-2], WORKS, stabilize=NOT_ARRAY,
-                                  model=NOT_ARRAY, xfail_write="kernel: pw_check_tensor reports overlap for "
-                                  "strided slices (see test_strided_slices_do_not_overlap)"),
-    "torch columns step 2": Kind(lambda: randn(6, 5)[:, ::2], WORKS, model=RaisesOrSkips(),
-                                 xfail_write="kernel: pw_check_tensor reports overlap for strided slices"),
+                                  model=NOT_ARRAY),
+    "torch columns step 2": Kind(lambda: randn(6, 5)[:, ::2], WORKS),
     "torch transposed": Kind(lambda: randn(5, 6).t(), WORKS),
     "torch rows step 2": Kind(lambda: randn(12, 5)[::2], WORKS),
     "torch channels_last": Kind(lambda: randn(4, 3, 2, 5).to(memory_format=torch.channels_last), WORKS),
@@ -277,10 +274,7 @@ def cells():
         for entry in CALL:
             if entry.startswith("_C") and not kind.capsule:
                 continue
-            marks = []
-            if kind.xfail_write and (entry in WRITERS):
-                marks.append(pytest.mark.xfail(strict=True, reason=kind.xfail_write))
-            yield pytest.param(kname, entry, id=f"{kname}-{entry}", marks=marks)
+            yield pytest.param(kname, entry, id=f"{kname}-{entry}")
 
 
 # ----------------------------------------------------------------- checking
@@ -516,9 +510,6 @@ def test_C_rewire_arguments_are_checked_before_the_tensor_is_touched(args, exc, 
 # ---------------------------------------------------- the stride-check bug
 
 
-@pytest.mark.xfail(strict=True, reason="kernel bug: pw_check_tensor's overlap test requires each stride to be at "
-                   "least stride*extent of the dimension below, so step slices such as w[:, ::2] of a (6, 5) "
-                   "tensor (strides (5, 2), shape (6, 3), distinct addresses) are refused as overlapping")
 def test_strided_slices_do_not_overlap():
     base = randn(6, 5)
     view = base[:, ::2]
