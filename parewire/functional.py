@@ -80,6 +80,15 @@ def pa_rewire_(
 
     Note:
         On any error the tensor is left exactly as it was.
+
+    Note:
+        With ``sampler="numpy"`` both passes restart from ``seed``, as the
+        reference does, so the row and column passes reuse the same random
+        numbers (this is what makes the result bit-identical).  The
+        ``"fast"`` sampler's column pass continues the row pass's stream
+        instead, so its two passes are independent: each pass has the same
+        distribution as the reference's, and the whole result has the
+        distribution of two independent passes.
     """
     fn = "pa_rewire_"
     _bridge.check_weights(tensor, fn)
@@ -87,7 +96,8 @@ def pa_rewire_(
     check_seed(seed, fn)
     if _is_empty(tensor, fn):
         return tensor
-    _bridge.rewire(tensor, seed_words(resolve_seed(seed, generator, fn)), passes=2, sampler=code)
+    words = seed_words(resolve_seed(seed, generator, fn))
+    _bridge.rewire(tensor, words, passes=2, sampler=code, reseed=code == _C.SAMPLER_NUMPY)
     return tensor
 
 
