@@ -125,7 +125,15 @@ def rewire(w: Any, seed: SeedWords, *, passes: int, sampler: int, reseed: bool =
 
 def strength_stats(w: Any) -> Tuple[int, int, float, float, float, float]:
     with host_view(w, write_back=False) as h:
-        return _C.strength_stats(_capsule(h))
+        try:
+            capsule = _capsule(h)
+        except BufferError:
+            # numpy < 2.1 cannot flag read-only arrays in DLPack and refuses
+            # to export them; reading a copy gives the same statistics.
+            if not (isinstance(h, np.ndarray) and not h.flags.writeable):
+                raise
+            capsule = _capsule(h.copy())
+        return _C.strength_stats(capsule)
 
 
 def numel(w: Any) -> int:
