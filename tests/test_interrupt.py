@@ -12,17 +12,22 @@ from signal to exception is measured and printed (run with -s to see it).
 from __future__ import annotations
 
 import os
+import queue
 import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 
 import pytest
 
 CHILD = textwrap.dedent(
     r"""
-    import sys, time, traceback
+    import signal, sys, time, traceback
+    # A parent started in the background may pass SIGINT down as ignored, and
+    # Python keeps an ignored SIGINT ignored: restore the KeyboardInterrupt handler.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     import torch
     import parewire
     from parewire import _bridge
@@ -53,6 +58,21 @@ CHILD = textwrap.dedent(
 )
 
 
+def line_reader(stream, timeout=120.0):
+    """readline() with a timeout, so a child that stops answering fails the test instead of hanging it."""
+    lines: "queue.Queue[str]" = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in iter(stream.readline, "")] + [lines.put("")],
+                     daemon=True).start()
+
+    def read() -> str:
+        try:
+            return lines.get(timeout=timeout)
+        except queue.Empty:
+            pytest.fail(f"the child process said nothing for {timeout:.0f} s")
+
+    return read
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 def test_sigint_cancels_a_long_rewire_and_leaves_the_weights_intact():
     sampler = "numpy"  # the cancel flag is checked between rows, whatever the sampler
@@ -65,15 +85,18 @@ def test_sigint_cancels_a_long_rewire_and_leaves_the_weights_intact():
         [sys.executable, "-c", CHILD, str(rows), str(cols), sampler],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
     )
+    readline = line_reader(proc.stdout)
     try:
-        assert proc.stdout.readline().strip() == "ready"
+        assert readline().strip() == "ready"
         reports = []
         for attempt in range(20):
             time.sleep(0.4 + 0.1 * attempt)  # inside a call, most likely
             sent = time.perf_counter()
             proc.send_signal(signal.SIGINT)
-            line = proc.stdout.readline().strip()
-            assert line.startswith("interrupted"), (line, proc.stderr.read())
+            line = readline().strip()
+            if not line.startswith("interrupted"):
+                proc.kill()  # so reading its stderr cannot block
+                pytest.fail(f"unexpected answer {line!r}; child stderr: {proc.stderr.read()}")
             fields = dict(kv.split("=") for kv in line.split()[1:])
             reports.append(fields)
             if fields["inside"] == "True":
@@ -84,7 +107,7 @@ def test_sigint_cancels_a_long_rewire_and_leaves_the_weights_intact():
                 break
         else:
             pytest.fail(f"SIGINT never landed inside the kernel: {reports}")
-        assert proc.stdout.readline().strip() == "healthy"
+        assert readline().strip() == "healthy"
         assert proc.wait(timeout=60) == 0
     finally:
         if proc.poll() is None:
