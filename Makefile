@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3
 
-.PHONY: run test bench clean
+.PHONY: run test sanitize memcheck clean
 
 $(VENV)/.stamp: pyproject.toml setup.py requirements-ci.txt $(wildcard csrc/*/*.c csrc/*/*.h)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -17,6 +17,12 @@ run: $(VENV)/.stamp
 
 test: $(VENV)/.stamp
 	$(PY) -m pytest -q
+
+sanitize: $(VENV)/.stamp
+	PYTHON=$(abspath $(PY)) scripts/sanitize.sh
+
+memcheck: $(VENV)/.stamp
+	PYTHON=$(abspath $(PY)) scripts/kernel_check.sh
 
 clean:
 	rm -rf build $(VENV) parewire/*.so
