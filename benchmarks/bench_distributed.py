@@ -30,6 +30,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from _env import cpu_name
+
 RESULTS = pathlib.Path(__file__).resolve().parent / "results"
 
 
@@ -98,7 +100,7 @@ def main() -> None:
     base = rows[0]["seconds"] * rows[0]["ranks"]
     n = rows[0]["params"]
     cost = rows[0]["seconds"] / n * rows[0]["ranks"]  # seconds per parameter on one rank
-    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor()) if os.path.exists("/proc/cpuinfo") else platform.processor()
+    cpu = cpu_name()
     lines = [
         f"# rewire_model(group=...) scaling — {args.layers} LLaMA-shaped blocks, hidden {args.hidden}, "
         f"intermediate {args.intermediate}, bfloat16, {n:,} parameters, sampler={args.sampler}",

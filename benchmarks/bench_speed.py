@@ -47,6 +47,8 @@ import time
 import numpy as np
 import torch
 
+from _env import cpu_name
+
 import parewire
 from parewire import reference
 
@@ -73,14 +75,7 @@ QUICK = {"resnet18 layer4 conv", "resnet50 1x1 expand", "vit-b/16 qkv", "linear 
 
 
 def machine() -> dict:
-    cpu = "unknown"
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        cpu = platform.processor() or "unknown"
+    cpu = cpu_name()
     return {
         "cpu": cpu,
         "logical_cpus": os.cpu_count(),

@@ -29,12 +29,13 @@ import multiprocessing as mp
 import os
 import pathlib
 import platform
-import subprocess
 import sys
 import time
 
 import numpy as np
 import torch
+
+from _env import cpu_name, git_commit
 from scipy import stats
 from torch import nn
 
@@ -133,24 +134,8 @@ def run(task: tuple[str, int, str]) -> dict:
             "strength_std": stat, "seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - c0}
 
 
-def git_commit() -> str:
-    """HEAD, with "+local changes" if parewire/ or csrc/ differ from it (a shared checkout)."""
-    try:
-        run = lambda *a: subprocess.run(["git", *a], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-        return run("rev-parse", "--short", "HEAD") + (" +local changes" if run("status", "--porcelain", "--", "parewire", "csrc") else "")
-    except OSError:
-        return "?"
-
-
 def machine() -> dict:
-    cpu = platform.processor()
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_name()
     commit = git_commit()
     import sklearn
 
