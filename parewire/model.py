@@ -383,15 +383,20 @@ def _run_all(
     options: RewireOptions,
     workers: int,
     progress: bool,
+    restore: bool = True,
 ) -> List[ParameterRecord]:
-    """Run every parameter; on any error restore all of them and re-raise."""
+    """Run every parameter; on any error restore all of them and re-raise.
+
+    ``restore=False`` skips the host copies kept for that, for callers whose
+    tensors are private scratch copies anyway."""
     snapshots: Dict[int, Tuple[torch.Tensor, torch.Tensor]] = {}
     results: List[Optional[ParameterRecord]] = [None] * len(chosen)
     bar = _progress_bar(progress, len(chosen))
 
     def task(i: int) -> None:
         name, t = chosen[i]
-        snapshots[i] = _snapshot(t)
+        if restore:
+            snapshots[i] = _snapshot(t)
         results[i] = rewire_parameter(name, t, seeds[i], options)
 
     try:
@@ -551,7 +556,7 @@ def rewire_model(
 
         def run_share(items: List[Tuple[str, torch.Tensor]]) -> List[ParameterRecord]:
             # the owners' private full copies: nothing to restore on failure
-            return _run_all(items, [seed_of[n] for n, _ in items], options, n_workers, bool(progress))
+            return _run_all(items, [seed_of[n] for n, _ in items], options, n_workers, bool(progress), restore=False)
 
         done = distributed.rewire_parameters(chosen, run_share, dist_group)
 
