@@ -107,7 +107,7 @@ def main() -> None:
         "",
         f"Machine: {cpu}, {os.cpu_count()} cores; Python {platform.python_version()}, torch {torch.__version__}, gloo, "
         "one thread per rank.",
-        f"Command: `python benchmarks/bench_distributed.py {' '.join(sys.argv[1:])}`".rstrip(),
+        f"Command: `{' '.join(['python benchmarks/bench_distributed.py', *sys.argv[1:]])}`",
         "",
         "| ranks | wall time (s) | speed-up | ns / parameter |",
         "|---:|---:|---:|---:|",

@@ -408,7 +408,9 @@ def _run_all(
         else:
             pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="parewire")
             try:
-                futures = [pool.submit(task, i) for i in range(len(chosen))]
+                # Largest first, so no worker is left with a big layer at the end.
+                by_size = sorted(range(len(chosen)), key=lambda i: (-chosen[i][1].numel(), i))
+                futures = [pool.submit(task, i) for i in by_size]
                 pending = set(futures)
                 while pending:
                     done, pending = wait(pending, return_when=FIRST_EXCEPTION)
