@@ -28,3 +28,21 @@ def git_commit() -> str:
         return run("rev-parse", "--short", "HEAD") + (" +local changes" if dirty else "")
     except OSError:
         return "?"
+
+
+def run_in_pool(fn, tasks, workers: int, every: int, what: str = "tasks"):
+    """``fn`` over ``tasks`` in ``workers`` spawned processes; results in completion
+    order, with a progress line on stderr every ``every`` results.  Returns
+    ``(results, wall seconds)``."""
+    import multiprocessing as mp
+    import sys
+    import time
+
+    t0 = time.perf_counter()
+    done = []
+    with mp.get_context("spawn").Pool(workers) as pool:
+        for i, r in enumerate(pool.imap_unordered(fn, tasks), 1):
+            done.append(r)
+            if i % every == 0 or i == len(tasks):
+                print(f"  {i}/{len(tasks)} {what}, {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
+    return done, time.perf_counter() - t0

@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import multiprocessing as mp
 import os
 import pathlib
 import platform
@@ -35,7 +34,7 @@ import time
 import numpy as np
 import torch
 
-from _env import cpu_name, git_commit
+from _env import cpu_name, git_commit, run_in_pool
 from torch import nn
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -150,14 +149,7 @@ def main() -> None:
     tasks.sort(key=cost, reverse=True)
 
     info = machine()  # before the runs: the commit that produced the results
-    t0 = time.perf_counter()
-    with mp.get_context("spawn").Pool(args.workers) as pool:
-        done = []
-        for i, r in enumerate(pool.imap_unordered(run_task, tasks), 1):
-            done.append(r)
-            if i % 25 == 0 or i == len(tasks):
-                print(f"  {i}/{len(tasks)} tasks, {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
-    wall = time.perf_counter() - t0
+    done, wall = run_in_pool(run_task, tasks, args.workers, 25, "tasks")
 
     rows = []
     for sname, shape in SHAPES.items():

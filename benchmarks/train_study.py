@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import multiprocessing as mp
 import os
 import pathlib
 import platform
@@ -35,7 +34,7 @@ import time
 import numpy as np
 import torch
 
-from _env import cpu_name, git_commit
+from _env import cpu_name, git_commit, run_in_pool
 from scipy import stats
 from torch import nn
 
@@ -165,14 +164,7 @@ def main() -> None:
 
     info = machine()  # before the runs: the commit that produced the results
     tasks = [(kind, seed, arm) for kind in reversed(MODELS) for seed in range(args.seeds) for arm in ARMS]
-    t0 = time.perf_counter()
-    with mp.get_context("spawn").Pool(args.workers) as pool:
-        done = []
-        for i, r in enumerate(pool.imap_unordered(run, tasks), 1):
-            done.append(r)
-            if i % 30 == 0 or i == len(tasks):
-                print(f"  {i}/{len(tasks)} runs, {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
-    wall = time.perf_counter() - t0
+    done, wall = run_in_pool(run, tasks, args.workers, 30, "runs")
 
     res = {(r["model"], r["arm"], r["seed"]): r for r in done}
     seeds = range(args.seeds)
