@@ -123,7 +123,9 @@ def rewire(w: Any, seed: SeedWords, *, passes: int, sampler: int, reseed: bool =
     return final
 
 
-def strength_stats(w: Any) -> Tuple[int, int, float, float, float, float]:
+def strength_stats(w: Any, sums: bool = False) -> Tuple[Any, ...]:
+    """(rows, cols, row_mean, row_var, col_mean, col_var), plus the row and
+    column sums as float64 arrays when ``sums``."""
     with host_view(w, write_back=False) as h:
         try:
             capsule = _capsule(h)
@@ -133,7 +135,10 @@ def strength_stats(w: Any) -> Tuple[int, int, float, float, float, float]:
             if not (isinstance(h, np.ndarray) and not h.flags.writeable):
                 raise
             capsule = _capsule(h.copy())
-        return _C.strength_stats(capsule)
+        out = _C.strength_stats(capsule, sums)
+    if sums:
+        out = out[:6] + (np.frombuffer(out[6], dtype=np.float64), np.frombuffer(out[7], dtype=np.float64))
+    return out
 
 
 def numel(w: Any) -> int:

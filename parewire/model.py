@@ -280,20 +280,10 @@ def _seeded_global_rng(device: torch.device, seed: int) -> Iterator[None]:
 
 
 def _measure(t: torch.Tensor) -> Tuple[functional.StrengthStats, np.ndarray, np.ndarray]:
-    """Strength statistics plus per-neuron strengths (row sums, column sums) in float64."""
-    stats = functional.strength_stats(t)
-    with torch.no_grad():
-        w = t.detach().reshape(t.shape[0], -1)
-        rows = torch.empty(w.shape[0], dtype=torch.float64, device=w.device)
-        cols = torch.zeros(w.shape[1], dtype=torch.float64, device=w.device)
-        # Widening a block of rows at a time is several times faster than
-        # sum(dtype=float64) and needs far less memory than widening it all.
-        step = max(1, (1 << 20) // max(1, w.shape[1]))
-        for i in range(0, w.shape[0], step):
-            block = w[i : i + step].to(torch.float64)
-            rows[i : i + step] = block.sum(dim=1)
-            cols += block.sum(dim=0)
-    return stats, rows.cpu().numpy(), cols.cpu().numpy()
+    """Strength statistics plus per-neuron strengths (row sums, column sums) in float64,
+    from one pass of the C kernel."""
+    *stats, rows, cols = _bridge.strength_stats(t, sums=True)
+    return functional.StrengthStats(*stats), rows, cols
 
 
 def rewire_parameter(name: str, tensor: torch.Tensor, seed: int, options: RewireOptions) -> ParameterRecord:

@@ -414,32 +414,63 @@ static PyObject *pw_py_rewire(PyObject *self, PyObject *args, PyObject *kwargs)
 }
 
 PyDoc_STRVAR(strength_stats_doc,
-"strength_stats(capsule) -> (rows, cols, row_mean, row_var, col_mean, col_var)\n\n"
+"strength_stats(capsule, sums=False) -> (rows, cols, row_mean, row_var, col_mean, col_var)\n\n"
 "Row and column sums of the tensor viewed as (size(0), numel / size(0)), in\n"
-"float64: their means and unbiased variances (NaN for a single value).");
+"float64: their means and unbiased variances (NaN for a single value).\n"
+"sums=True appends the row sums and the column sums themselves, as bytes of\n"
+"native float64.");
 
-static PyObject *pw_py_strength_stats(PyObject *self, PyObject *capsule)
+static PyObject *pw_py_strength_stats(PyObject *self, PyObject *args, PyObject *kwargs)
 {
     static const char *fn = "parewire._C.strength_stats";
+    static char *kwlist[] = {"capsule", "sums", NULL};
+    PyObject *capsule, *row_bytes = NULL, *col_bytes = NULL, *result = NULL;
+    int want_sums = 0;
     (void)self;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|p:strength_stats", kwlist, &capsule, &want_sums))
+        return NULL;
     borrowed_tensor bt;
     if (borrow_tensor(capsule, fn, 0, &bt) < 0)
         return NULL;
+    int64_t rows, cols;
     pw_stats st;
-    pw_status s;
-    Py_BEGIN_ALLOW_THREADS
-    s = pw_strength_stats(&bt.tensor, &st);
-    Py_END_ALLOW_THREADS
-    release_tensor(&bt);
+    pw_status s = pw_check_tensor(&bt.tensor, 0, &rows, &cols);
+    if (s == PW_OK && want_sums) {
+        if ((uint64_t)rows > (uint64_t)PY_SSIZE_T_MAX / 8 || (uint64_t)cols > (uint64_t)PY_SSIZE_T_MAX / 8) {
+            PyErr_Format(PyExc_MemoryError, "%s: too many rows or columns for their sums", fn);
+            goto error;
+        }
+        row_bytes = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)rows * 8);
+        col_bytes = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)cols * 8);
+        if (row_bytes == NULL || col_bytes == NULL)
+            goto error;
+    }
+    if (s == PW_OK) {
+        double *rs = row_bytes ? (double *)PyBytes_AS_STRING(row_bytes) : NULL;
+        double *cs = col_bytes ? (double *)PyBytes_AS_STRING(col_bytes) : NULL;
+        Py_BEGIN_ALLOW_THREADS
+        s = pw_strength_sums(&bt.tensor, rs, cs, &st);
+        Py_END_ALLOW_THREADS
+    }
     if (raise_status(s, fn) < 0)
-        return NULL;
-    return Py_BuildValue("(LLdddd)", (long long)st.rows, (long long)st.cols, st.row_mean, st.row_var,
-                         st.col_mean, st.col_var);
+        goto error;
+    if (want_sums)
+        result = Py_BuildValue("(LLddddOO)", (long long)st.rows, (long long)st.cols, st.row_mean, st.row_var,
+                               st.col_mean, st.col_var, row_bytes, col_bytes);
+    else
+        result = Py_BuildValue("(LLdddd)", (long long)st.rows, (long long)st.cols, st.row_mean, st.row_var,
+                               st.col_mean, st.col_var);
+error:
+    release_tensor(&bt);
+    Py_XDECREF(row_bytes);
+    Py_XDECREF(col_bytes);
+    return result;
 }
 
 static PyMethodDef pw_methods[] = {
     {"rewire", (PyCFunction)(void (*)(void))pw_py_rewire, METH_VARARGS | METH_KEYWORDS, rewire_doc},
-    {"strength_stats", pw_py_strength_stats, METH_O, strength_stats_doc},
+    {"strength_stats", (PyCFunction)(void (*)(void))pw_py_strength_stats, METH_VARARGS | METH_KEYWORDS,
+     strength_stats_doc},
     {NULL, NULL, 0, NULL},
 };
 

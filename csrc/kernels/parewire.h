@@ -81,4 +81,8 @@ pw_status pw_rewire(const pw_tensor *t, const pw_options *opt, pw_seed *seed);
  * (NaN for a variance over one value). */
 pw_status pw_strength_stats(const pw_tensor *t, pw_stats *out);
 
+/* The same, also writing the row sums (length rows) and column sums (length
+ * cols) themselves; either pointer may be NULL. */
+pw_status pw_strength_sums(const pw_tensor *t, double *row_sums, double *col_sums, pw_stats *out);
+
 #endif

@@ -32,7 +32,7 @@ static void mean_var(const double *a, int64_t n, double *mean, double *var)
         break;                                                              \
     }
 
-pw_status pw_strength_stats(const pw_tensor *t, pw_stats *out)
+pw_status pw_strength_sums(const pw_tensor *t, double *row_sums, double *col_sums, pw_stats *out)
 {
     int64_t rows, cols;
     pw_status s = pw_check_tensor(t, 0, &rows, &cols);
@@ -41,16 +41,19 @@ pw_status pw_strength_stats(const pw_tensor *t, pw_stats *out)
     const size_t es = pw_dtype_size(t->dtype);
     const int64_t numel = rows * cols;
     void *buf = malloc(numel > 0 ? (size_t)numel * es : 1);
-    double *rowsum = calloc(rows > 0 ? (size_t)rows : 1, sizeof(double));
-    double *colsum = calloc(cols > 0 ? (size_t)cols : 1, sizeof(double));
+    double *rowsum = row_sums ? row_sums : malloc(rows > 0 ? (size_t)rows * sizeof(double) : 1);
+    double *colsum = col_sums ? col_sums : malloc(cols > 0 ? (size_t)cols * sizeof(double) : 1);
     if (!buf || !rowsum || !colsum) {
-        free(buf);
-        free(rowsum);
-        free(colsum);
-        return PW_ERR_NOMEM;
+        s = PW_ERR_NOMEM;
+        goto done;
     }
+    for (int64_t c = 0; c < cols; c++)
+        colsum[c] = 0.0;
     if (numel > 0)
         pw_gather(t, buf);
+    else
+        for (int64_t r = 0; r < rows; r++)
+            rowsum[r] = 0.0;
     switch (t->dtype) {
     case PW_FLOAT32: PW_SUM_ROWS(uint32_t, pw_f32_to_double)
     case PW_FLOAT64: PW_SUM_ROWS(uint64_t, pw_f64_to_double)
@@ -61,8 +64,16 @@ pw_status pw_strength_stats(const pw_tensor *t, pw_stats *out)
     out->cols = cols;
     mean_var(rowsum, rows, &out->row_mean, &out->row_var);
     mean_var(colsum, cols, &out->col_mean, &out->col_var);
+done:
     free(buf);
-    free(rowsum);
-    free(colsum);
-    return PW_OK;
+    if (rowsum != row_sums)
+        free(rowsum);
+    if (colsum != col_sums)
+        free(colsum);
+    return s;
+}
+
+pw_status pw_strength_stats(const pw_tensor *t, pw_stats *out)
+{
+    return pw_strength_sums(t, NULL, NULL, out);
 }
