@@ -46,3 +46,13 @@ def run_in_pool(fn, tasks, workers: int, every: int, what: str = "tasks"):
             if i % every == 0 or i == len(tasks):
                 print(f"  {i}/{len(tasks)} {what}, {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
     return done, time.perf_counter() - t0
+
+
+def write_results(out_dir, stem: str, markdown: str, data: dict, indent: int = 1) -> None:
+    """Writes ``<stem>.md`` and ``<stem>.json`` under ``out_dir`` (created if missing)."""
+    import json
+
+    out = pathlib.Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{stem}.md").write_text(markdown)
+    (out / f"{stem}.json").write_text(json.dumps(data, indent=indent))

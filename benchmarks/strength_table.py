@@ -23,7 +23,6 @@ Usage (one command; writes benchmarks/results/strength_table.{json,md}):
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import pathlib
@@ -34,7 +33,7 @@ import time
 import numpy as np
 import torch
 
-from _env import cpu_name, git_commit, run_in_pool
+from _env import cpu_name, git_commit, run_in_pool, write_results
 from torch import nn
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -192,12 +191,9 @@ def main() -> None:
         lines.append("")
     md = "\n".join(lines)
     print(md)
-    out = pathlib.Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "strength_table.md").write_text(md)
-    (out / "strength_table.json").write_text(json.dumps(
-        {"command": command, "wall_seconds": wall, "machine": info, "args": vars(args), "rows": rows,
-         "task_seconds": sum(r["seconds"] for r in done), "cpu_seconds": cpu}, indent=1))
+    write_results(args.out, "strength_table", md,
+                  {"command": command, "wall_seconds": wall, "machine": info, "args": vars(args), "rows": rows,
+                   "task_seconds": sum(r["seconds"] for r in done), "cpu_seconds": cpu})
 
 
 if __name__ == "__main__":

@@ -23,7 +23,6 @@ Usage (one command; prints the table, writes benchmarks/results/train_study.{jso
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import pathlib
@@ -34,7 +33,7 @@ import time
 import numpy as np
 import torch
 
-from _env import cpu_name, git_commit, run_in_pool
+from _env import cpu_name, git_commit, run_in_pool, write_results
 from scipy import stats
 from torch import nn
 
@@ -238,15 +237,12 @@ def main() -> None:
     lines.append("")
     md = "\n".join(lines)
     print(md)
-    out = pathlib.Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "train_study.md").write_text(md)
-    (out / "train_study.json").write_text(json.dumps(
-        {"command": command, "wall_seconds": wall, "cpu_seconds": cpu, "machine": info,
-         "settings": {"epochs": EPOCHS, "batch": BATCH, "lr": LR, "momentum": MOMENTUM, "K": K,
-                      "seeds": args.seeds, "split": "stratified 70/30, random_state=0"},
-         "summary": summary, "comparisons": comparisons,
-         "runs": sorted(done, key=lambda r: (r["model"], r["arm"], r["seed"]))}, indent=1))
+    write_results(args.out, "train_study", md,
+                  {"command": command, "wall_seconds": wall, "cpu_seconds": cpu, "machine": info,
+                   "settings": {"epochs": EPOCHS, "batch": BATCH, "lr": LR, "momentum": MOMENTUM, "K": K,
+                                "seeds": args.seeds, "split": "stratified 70/30, random_state=0"},
+                   "summary": summary, "comparisons": comparisons,
+                   "runs": sorted(done, key=lambda r: (r["model"], r["arm"], r["seed"]))})
 
 
 if __name__ == "__main__":
