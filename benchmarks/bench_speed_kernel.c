@@ -43,7 +43,7 @@ int main(int argc, char **argv)
     }
     int64_t shape[2] = {rows, cols}, strides[2] = {cols, 1};
     pw_tensor t = {w, PW_FLOAT32, 2, shape, strides};
-    pw_options opt = {2, (pw_sampler)sampler, 1, NULL};
+    pw_options opt = {2, (pw_sampler)sampler, 1, NULL, 1};
     double best = 1e30;
     uint64_t sum = 0;
     for (int r = 0; r < reps; r++) {

@@ -190,8 +190,12 @@ static void one_case(int icase)
         c *= shape[d];
     }
     pw_tensor flat = {dense, dt, ndim, shape, dstrides};
-    volatile int cancel = between(0, 12) == 0;
-    pw_options opt = {(int)between(1, 2), (pw_sampler)between(0, 1), (int)between(0, 1), &cancel};
+    pw_cancel cancel;
+    pw_cancel_init(&cancel);
+    int cancelled = between(0, 12) == 0;
+    if (cancelled)
+        pw_cancel_set(&cancel);
+    pw_options opt = {(int)between(1, 2), (pw_sampler)between(0, 1), (int)between(0, 1), &cancel, 1};
     pw_seed seed = {next(), next(), next(), next() | 1}, seed2 = seed;
 
     pw_stats st1, st2;
@@ -204,7 +208,7 @@ static void one_case(int icase)
     pw_status want = PW_OK;
     if (n > 0 && poison)
         want = PW_ERR_NONFINITE;
-    else if (n > 0 && cancel && (rows >= 2 || (opt.passes == 2 && cols >= 2)))
+    else if (n > 0 && cancelled && (rows >= 2 || (opt.passes == 2 && cols >= 2)))
         want = PW_ERR_CANCELLED;
     CHECK(r1 == want && r2 == want, "status %d / %d, expected %d (dtype %d shape %lld x %lld)", r1, r2, want,
           dt, (long long)rows, (long long)cols);
@@ -265,7 +269,7 @@ static void refusals(void)
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         pw_tensor t = {NULL, PW_FLOAT32, cases[i].ndim, cases[i].shape, cases[i].strides};
-        pw_options opt = {2, PW_SAMPLER_NUMPY, 1, NULL};
+        pw_options opt = {2, PW_SAMPLER_NUMPY, 1, NULL, 1};
         pw_seed seed = {0, 1, 0, 1};
         pw_status got = pw_rewire(&t, &opt, &seed);
         if (got != cases[i].want) {

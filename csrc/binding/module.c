@@ -221,7 +221,7 @@ typedef struct {
     const pw_tensor *tensor;
     pw_options opt;
     pw_seed seed;
-    volatile int cancel;
+    pw_cancel cancel;
     pw_status status;
 #ifdef PW_HAVE_PTHREADS
     pthread_mutex_t mu;
@@ -286,7 +286,7 @@ static int run_interruptible(rewire_job *job)
         if (finished)
             break;
         if (PyErr_CheckSignals() < 0) {
-            job->cancel = 1;
+            pw_cancel_set(&job->cancel);
             Py_BEGIN_ALLOW_THREADS
             pthread_join(th, NULL);
             Py_END_ALLOW_THREADS
@@ -386,7 +386,9 @@ static PyObject *pw_py_rewire(PyObject *self, PyObject *args, PyObject *kwargs)
     job.opt.passes = passes;
     job.opt.sampler = (pw_sampler)sampler;
     job.opt.reseed_each_pass = reseed;
+    pw_cancel_init(&job.cancel);
     job.opt.cancel = &job.cancel;
+    job.opt.threads = 1;
     job.seed.state_hi = w[0];
     job.seed.state_lo = w[1];
     job.seed.inc_hi = w[2];

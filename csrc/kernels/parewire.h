@@ -53,12 +53,36 @@ typedef struct {
     uint64_t state_hi, state_lo, inc_hi, inc_lo;
 } pw_seed;
 
+/* A cancellation request shared between threads: any thread may set it,
+ * kernels read it between rows (an atomic, so reading while another thread
+ * writes is defined behaviour). */
+#if defined(_MSC_VER) && !defined(__clang__)
+typedef struct {
+    volatile long flag; /* MSVC: volatile long accesses are atomic on every target it supports */
+} pw_cancel;
+static inline void pw_cancel_set(pw_cancel *c) { c->flag = 1; }
+static inline int pw_cancel_requested(const pw_cancel *c) { return c->flag != 0; }
+#else
+#include <stdatomic.h>
+typedef struct {
+    atomic_int flag;
+} pw_cancel;
+static inline void pw_cancel_set(pw_cancel *c) { atomic_store_explicit(&c->flag, 1, memory_order_relaxed); }
+static inline int pw_cancel_requested(const pw_cancel *c)
+{
+    return atomic_load_explicit(&((pw_cancel *)c)->flag, memory_order_relaxed) != 0;
+}
+#endif
+static inline void pw_cancel_init(pw_cancel *c) { c->flag = 0; }
+
 typedef struct {
     int passes;             /* 2: rows then columns (PA rewiring); 1: rows only */
     pw_sampler sampler;
     int reseed_each_pass;   /* 1: every pass starts from *seed (the reference);
                                0: the second pass continues the first's stream */
-    const volatile int *cancel; /* optional; checked between rows */
+    pw_cancel *cancel;      /* optional; checked between rows */
+    int threads;            /* threads one call may use (<= 1: the caller's only);
+                               the result does not depend on it */
 } pw_options;
 
 typedef struct {

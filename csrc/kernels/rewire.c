@@ -159,7 +159,7 @@ static pw_status rewire_pass(char *base, pw_dtype dtype, int64_t rows, int64_t c
                 ops.accumulate(ws->st, row, cols);
                 continue;
             }
-            if (opt->cancel && *opt->cancel)
+            if (opt->cancel && pw_cancel_requested(opt->cancel))
                 return PW_ERR_CANCELLED;
             pw_status s = draw_targets(g, opt->sampler, cols, ws);
             if (s != PW_OK)
