@@ -17,6 +17,9 @@ __all__ = ["ParameterRecord", "RewireReport"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 
+#: What can happen to a parameter (``ParameterRecord.status``).
+STATUSES = ("rewired", "tied", "skipped", "not considered")
+
 
 def _finite(x: Optional[float]) -> Optional[float]:
     """JSON has no NaN: undefined statistics (one neuron) become null."""
@@ -51,7 +54,16 @@ class ParameterRecord:
     ``parewire.pa_rewire_(w, seed=record.seed, sampler=report.sampler)`` on the
     pre-rewiring weight gives the same result.  ``seconds`` is the time of
     the rewiring itself, ``init_seconds`` that of ``init`` / ``stabilize``.
-    A skipped parameter has ``skipped`` set to the reason and no statistics.
+    A parameter that was not rewired has ``skipped`` set to the reason and no
+    statistics.
+
+    ``status`` says what happened: ``"rewired"``; ``"tied"`` (another name of
+    a tensor rewired under its first name); ``"skipped"`` (selected, but left
+    alone for the reason in ``skipped``); ``"not considered"`` (a parameter
+    with >= 2 dimensions that no selection rule picks, e.g. an embedding).
+    ``module`` is the type name of the module that holds the parameter, and
+    ``out_dim`` the dimension of the parameter that holds the output neurons:
+    statistics and rewiring use the view with that dimension as rows.
     """
 
     name: str
@@ -67,10 +79,19 @@ class ParameterRecord:
     #: Per-neuron strengths for :meth:`RewireReport.plot`: ``{"in_before",
     #: "out_before", "in_after", "out_after"}`` -> float64 arrays.
     strengths: Optional[Dict[str, np.ndarray]] = field(default=None, repr=False, compare=False)
+    status: str = ""
+    module: Optional[str] = None
+    out_dim: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.status:
+            self.status = "rewired" if self.skipped is None else "skipped"
+        if self.status not in STATUSES:
+            raise ValueError(f"ParameterRecord: status must be one of {STATUSES}, got {self.status!r}")
 
     @property
     def rewired(self) -> bool:
-        return self.skipped is None
+        return self.status == "rewired"
 
     @property
     def numel(self) -> int:
@@ -110,6 +131,9 @@ class ParameterRecord:
             "dtype": self.dtype,
             "device": self.device,
             "seed": self.seed,
+            "status": self.status,
+            "module": self.module,
+            "out_dim": self.out_dim,
             "skipped": self.skipped,
             "seconds": self.seconds,
             "init_seconds": self.init_seconds,
@@ -169,7 +193,13 @@ class RewireReport:
 
     @property
     def skipped(self) -> List[ParameterRecord]:
-        return [r for r in self.records if not r.rewired]
+        """Selected parameters left alone (``"skipped"`` or ``"tied"``)."""
+        return [r for r in self.records if r.status in ("skipped", "tied")]
+
+    @property
+    def not_considered(self) -> List[ParameterRecord]:
+        """Parameters with >= 2 dimensions that no selection rule picked."""
+        return [r for r in self.records if r.status == "not considered"]
 
     @property
     def seeds(self) -> Dict[str, int]:
@@ -192,8 +222,9 @@ class RewireReport:
         rewired = self.rewired
         in_red = _mean([r.in_reduction for r in rewired])
         out_red = _mean([r.out_reduction for r in rewired])
+        considered = len(rewired) + len(self.skipped)
         return (
-            f"{self.model}: rewired {len(rewired)} of {len(self.records)} parameters "
+            f"{self.model}: rewired {len(rewired)} of {considered} parameters "
             f"({self.numel:,} weights) in {self.seconds:.2f} s; "
             f"mean strength-variance reduction {_percent(self.variance_reduction)} "
             f"(in {_percent(in_red)}, out {_percent(out_red)})"
@@ -234,6 +265,11 @@ class RewireReport:
                 shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
                 parts.append(f"{count} {reason} ({shown})")
             lines.append(f"skipped {len(skipped)}: " + "; ".join(parts))
+        ignored = self.not_considered
+        if ignored:
+            by_reason = Counter(r.skipped for r in ignored)
+            parts = [f"{count} {reason}" for reason, count in by_reason.items()]
+            lines.append(f"not considered {len(ignored)}: " + "; ".join(parts))
         return "\n".join(lines)
 
     def __str__(self) -> str:
@@ -255,6 +291,7 @@ class RewireReport:
             "seconds": self.seconds,
             "rewired": len(self.rewired),
             "skipped": len(self.skipped),
+            "not_considered": len(self.not_considered),
             "numel": self.numel,
             "variance_reduction": _finite(self.variance_reduction),
             "summary": self.summary(),
