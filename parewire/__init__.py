@@ -14,6 +14,7 @@ arXiv:2207.08148)::
 
 from .functional import StrengthStats, pa_rewire_, stabilize_strength_, strength_stats
 from .legacy import PA_rewiring_np, PA_rewiring_torch, rewiring_np, rewiring_torch, stabilize_strength
+from ._registry import LayerRule, register_layer, registered_layers
 from .model import Rewirer, rewire_model, rewirer
 from .report import ParameterRecord, RewireReport
 
@@ -22,6 +23,9 @@ __all__ = [
     "rewire_model",
     "rewirer",
     "Rewirer",
+    "register_layer",
+    "registered_layers",
+    "LayerRule",
     "RewireReport",
     "ParameterRecord",
     "strength_stats",

@@ -9,7 +9,8 @@ the caller's tensor only after the kernel has succeeded.
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Iterator, Tuple
+import threading
+from typing import Any, Iterator, Optional, Tuple
 
 import numpy as np
 import torch
@@ -115,10 +116,36 @@ def _bump_version(w: Any) -> None:
             increment(w)
 
 
-def rewire(w: Any, seed: SeedWords, *, passes: int, sampler: int, reseed: bool = True) -> SeedWords:
+class CancelToken:
+    """One cancellation request shared by every kernel of a call.
+
+    ``set()`` may be called from any thread (a signal handler included);
+    kernels that were given the token stop within one row and leave their
+    tensor as it was.  Wraps ``parewire._C.CancelFlag`` where the extension
+    offers it; otherwise only the Python side sees the request.
+    """
+
+    def __init__(self) -> None:
+        flag_type = getattr(_C, "CancelFlag", None)
+        self.flag = flag_type() if flag_type is not None else None
+        self._event = threading.Event()
+
+    def set(self) -> None:
+        self._event.set()
+        if self.flag is not None:
+            self.flag.set()
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+
+def rewire(
+    w: Any, seed: SeedWords, *, passes: int, sampler: int, reseed: bool = True, cancel: Optional[CancelToken] = None
+) -> SeedWords:
     """Runs the rewiring kernel on ``w`` in place; returns the final stream state."""
+    extra = {"cancel": cancel.flag} if cancel is not None and cancel.flag is not None else {}
     with host_view(w, write_back=True) as h:
-        final = _C.rewire(_capsule(h), seed, passes, sampler, reseed)
+        final = _C.rewire(_capsule(h), seed, passes, sampler, reseed, **extra)
     _bump_version(w)
     return final
 
@@ -143,3 +170,32 @@ def strength_stats(w: Any, sums: bool = False) -> Tuple[Any, ...]:
 
 def numel(w: Any) -> int:
     return int(w.numel()) if isinstance(w, torch.Tensor) else int(w.size)
+
+
+def has_internal_overlap(t: torch.Tensor) -> bool:
+    """Whether two indices of ``t`` address the same element of its storage.
+
+    Exact for strided tensors: torch's own quick test, then the sufficient
+    "each stride clears the reach of the smaller ones" rule, then (up to
+    2**24 elements) a count of distinct offsets; larger tensors that pass
+    neither test count as overlapping.
+    """
+    if t.numel() < 2:
+        return False
+    quick = getattr(torch, "_debug_has_internal_overlap", None)
+    if quick is not None and quick(t) == 0:  # 0: certainly none; 1: certainly some; 2: cannot tell
+        return False
+    dims = sorted((abs(s), n) for n, s in zip(t.shape, t.stride()) if n > 1)
+    reach = 0
+    for stride, n in dims:
+        if stride <= reach:
+            break
+        reach += (n - 1) * stride
+    else:
+        return False
+    if t.numel() > 1 << 24:
+        return True
+    offsets = np.zeros((), dtype=np.int64)
+    for n, s in zip(t.shape, t.stride()):
+        offsets = offsets[..., None] + np.arange(n, dtype=np.int64) * s
+    return int(np.unique(offsets).size) != t.numel()

@@ -16,10 +16,15 @@ anywhere (the owners worked on copies).
 from __future__ import annotations
 
 import heapq
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.distributed as dist
+
+from ._inventory import is_dtensor as _is_dtensor
+
+if TYPE_CHECKING:
+    from ._inventory import Entry
 
 __all__ = ["plan", "resolve_group", "broadcast_seed", "agree", "rewire_parameters", "DistributedRewireError"]
 
@@ -61,15 +66,6 @@ def broadcast_seed(seed: int, group: Any) -> int:
     return int(box[0])
 
 
-def _is_dtensor(t: torch.Tensor) -> bool:
-    try:
-        from torch.distributed.tensor import DTensor
-    except ImportError:  # torch < 2.4 keeps it private
-        try:
-            from torch.distributed._tensor import DTensor
-        except ImportError:
-            return False
-    return isinstance(t, DTensor)
 
 
 def _write_shard(param: torch.Tensor, full: torch.Tensor) -> None:
@@ -106,21 +102,22 @@ def agree(step: Callable[[], Any], group: Any) -> Any:
 
 
 def rewire_parameters(
-    entries: Sequence[Tuple[str, torch.Tensor]],
-    run_share: Callable[[List[Tuple[str, torch.Tensor]]], List[Any]],
+    entries: Sequence["Entry"],
+    run_share: Callable[[List[Tuple["Entry", torch.Tensor]]], List[Any]],
     group: Any,
 ) -> List[Any]:
-    """Rewire ``entries`` across the ranks of ``group``; returns one record per entry, in order.
+    """Rewire ``entries`` (the inventory's) across the ranks of ``group``; returns one
+    record per entry, in order.
 
-    ``run_share(items)`` rewires a rank's share -- ``(name, private full
+    ``run_share(items)`` rewires a rank's share -- ``(entry, private full
     copy)`` pairs -- in place and returns a picklable record for each.  Every
     rank must call this with the same parameter names in the same order; all
     ranks return the same records.
     """
     rank, world = dist.get_rank(group), dist.get_world_size(group)
-    owners = plan([p.numel() for _, p in entries], world)
+    owners = plan([e.tensor.numel() for e in entries], world)
     mine: Dict[int, torch.Tensor] = {}
-    for i, (_, p) in enumerate(entries):
+    for i, p in enumerate(e.tensor for e in entries):
         if _is_dtensor(p):
             full = p.full_tensor()  # a collective: every rank, same order
             if owners[i] == rank:
@@ -130,14 +127,14 @@ def rewire_parameters(
             mine[i] = p.detach().clone(memory_format=torch.contiguous_format)
 
     order = sorted(mine)
-    records = agree(lambda: dict(zip(order, run_share([(entries[i][0], mine[i]) for i in order]))), group)
+    records = agree(lambda: dict(zip(order, run_share([(entries[i], mine[i]) for i in order]))), group)
     shares: List[Any] = [None] * world
     dist.all_gather_object(shares, records, group=group)
     merged: Dict[int, Any] = {}
     for part in shares:
         merged.update(part)
 
-    for i, (_, p) in enumerate(entries):
+    for i, p in enumerate(e.tensor for e in entries):
         src = owners[i] if group is dist.group.WORLD else dist.get_global_rank(group, owners[i])
         buf = mine.pop(i) if owners[i] == rank else torch.empty(p.shape, dtype=p.dtype, device=_local_device(p))
         dist.broadcast(buf, src=src, group=group)

@@ -64,6 +64,24 @@ def test_distributed_equals_single_process(world, case, tmp_path):
                                v.view(torch.int16) if v.dtype == torch.bfloat16 else v), k
 
 
+@pytest.mark.parametrize("world,case", [(2, "blocks_fsdp"), (2, "blocks_replicated")])
+def test_same_shape_blocks_are_each_initialised_and_rewired(world, case, tmp_path):
+    """FSDP2 parameters are DTensors whose data_ptr() is 0: identity must not come from it."""
+    single = dist_worker.build_blocks()
+    report = parewire.rewire_model(single, init="kaiming_uniform", seed=7)
+    assert len(report.rewired) == 6
+    expected = single.state_dict()
+    for res in spawn(world, case, tmp_path):
+        kind, statuses = res["outcome"]
+        assert kind == "ok" and statuses == [(r.name, "rewired") for r in report.records]
+        for k, v in res["state"].items():
+            if k.endswith("weight"):
+                assert not (v == dist_worker.SENTINEL).any(), k
+                assert torch.equal(v, expected[k]), k
+            else:  # biases are not touched
+                assert (v == dist_worker.SENTINEL).all(), k
+
+
 def test_unseeded_ranks_agree_on_rank_zeros_seed(tmp_path):
     results = spawn(2, "unseeded", tmp_path)
     a, b = (r["state"] for r in results)

@@ -55,9 +55,8 @@ def test_default_selection_rewires_linear_and_conv_weights_with_name_derived_see
     report = parewire.rewire_model(model, seed=5)
     assert isinstance(report, parewire.RewireReport)
     assert [r.name for r in report.rewired] == ["0.weight", "2.weight", "3.weight"]
-    # biases are considered and skipped with a reason; BatchNorm is not selected at all
-    assert {r.name: r.skipped for r in report.skipped} == {
-        "0.bias": "1-D (bias)", "2.bias": "1-D (bias)", "3.bias": "1-D (bias)"}
+    # only parameters with >= 2 dimensions are reported: biases and BatchNorm are not
+    assert [r.name for r in report] == ["0.weight", "2.weight", "3.weight"]
     after = model.state_dict()
     for r in report.rewired:
         assert r.seed == derive_seed(5, r.name)
@@ -154,7 +153,7 @@ def test_layers_by_type_predicate_and_patterns():
     assert [x.name for x in r.rewired] == ["4.weight", "5.weight"]
     r = parewire.rewire_model(model, layers=lambda name, m: name in ("2", "5"), seed=0)
     assert [x.name for x in r.rewired] == ["2.weight", "5.weight"]
-    assert [x.name for x in r.skipped] == ["2.bias", "5.bias"]
+    assert r.skipped == []  # a registered type's rule names its weight only
     r = parewire.rewire_model(model, layers="*.weight", seed=0)
     assert [x.name for x in r.rewired] == ["0.weight", "2.weight", "4.weight", "5.weight"]
     assert r.skipped == []
@@ -173,12 +172,16 @@ def test_exclude_leaves_matching_weights_alone():
         np.testing.assert_array_equal(bits(model.state_dict()[k]), bits(before[k]))
 
 
-def test_patterns_select_attention_in_projection_weights_too():
+def test_attention_in_projection_weights_are_selected_by_default():
     model = nn.MultiheadAttention(16, 2)
     r = parewire.rewire_model(model, seed=0)
-    assert [x.name for x in r.rewired] == ["out_proj.weight"]  # default: Linear only
-    r = parewire.rewire_model(model, layers=[nn.MultiheadAttention, nn.Linear], seed=0)
     assert [x.name for x in r.rewired] == ["in_proj_weight", "out_proj.weight"]
+    r = parewire.rewire_model(model, layers=[nn.Linear], seed=0)
+    assert [x.name for x in r.rewired] == ["out_proj.weight"]
+    assert r["in_proj_weight"].status == "not considered"
+    separate = nn.MultiheadAttention(16, 2, kdim=8, vdim=12)
+    r = parewire.rewire_model(separate, seed=0)
+    assert [x.name for x in r.rewired] == ["q_proj_weight", "k_proj_weight", "v_proj_weight", "out_proj.weight"]
 
 
 @pytest.mark.parametrize("bad", [3, int, [nn.Linear, "x"], object()])
@@ -202,8 +205,8 @@ def test_a_state_dict_rewires_every_floating_tensor_with_two_or_more_dims():
     before = {k: v.clone() for k, v in sd.items()}
     r = parewire.rewire_model(sd, seed=3)
     assert [x.name for x in r.rewired] == ["0.weight", "2.weight"]
-    assert r["1.num_batches_tracked"].skipped == "dtype int64"
-    assert r["1.running_var"].skipped == "1-D"
+    assert [x.name for x in r] == ["0.weight", "2.weight"]  # 1-D and 0-D entries are not reported
+    assert parewire.rewire_model(sd, layers="1.running_*", seed=3)["1.running_var"].skipped == "1-D"
     for x in r.rewired:  # the state_dict shares storage with the model
         np.testing.assert_array_equal(bits(model.state_dict()[x.name]), bits(expected_rewire(before[x.name], x.seed)))
     assert [x.name for x in parewire.rewire_model(sd, layers="2.*", seed=3).rewired] == ["2.weight"]
@@ -338,7 +341,8 @@ def test_non_finite_weights_are_found_before_anything_is_written():
 
 @pytest.mark.parametrize("workers", [1, 2])
 @pytest.mark.parametrize("error", [RuntimeError, KeyboardInterrupt])
-def test_a_failing_initializer_restores_every_parameter(workers, error):
+@pytest.mark.parametrize("restore", ["memory", "disk"])
+def test_a_failing_initializer_restores_every_parameter(workers, error, restore):
     model = nn.Sequential(*[nn.Linear(30, 30) for _ in range(8)])
     before = state(model)
     calls = []
@@ -350,7 +354,7 @@ def test_a_failing_initializer_restores_every_parameter(workers, error):
         nn.init.normal_(t)
 
     with pytest.raises(error, match="initializer exploded"):
-        parewire.rewire_model(model, init=flaky, seed=0, workers=workers)
+        parewire.rewire_model(model, init=flaky, seed=0, workers=workers, restore=restore)
     assert len(calls) >= 5
     assert_same_state(state(model), before)
 
@@ -364,7 +368,7 @@ def test_an_initializer_that_replaces_storage_is_undone_everywhere():
         t.data = torch.zeros_like(t)
 
     with pytest.raises(RuntimeError, match="in place"):
-        parewire.rewire_model(model, init=swapper, seed=0)
+        parewire.rewire_model(model, init=swapper, seed=0, restore="memory")
     assert_same_state(state(model), before)
     assert [p.data_ptr() for p in model.parameters()] == ptrs
 
@@ -399,28 +403,30 @@ def test_report_text_has_a_row_per_rewired_parameter_and_a_summary():
     for r in report.rewired:
         row = next(line for line in lines if line.startswith(r.name + " "))
         assert "x".join(map(str, r.shape)) in row and f"{r.before.in_var:.4g}" in row and f"{r.after.out_var:.4g}" in row
-    assert "skipped 4: 4 1-D (bias) (0.bias, 2.bias, 4.bias, ...)" in text
+    assert "skipped" not in text
     assert lines[-1] == report.summary()
-    assert report.summary().startswith("net: rewired 4 of 8 parameters (")
+    assert report.summary().startswith("net: rewired 4 of 4 parameters (")
     assert f"{100 * report.variance_reduction:.1f}%" in report.summary()
 
 
 def test_report_json_is_valid_and_undefined_statistics_are_null(tmp_path):
-    model = nn.Sequential(nn.Linear(7, 1), nn.Linear(1, 6), nn.Linear(6, 6))  # one output row, one input column
+    model = nn.Sequential(nn.Linear(7, 1), nn.Linear(1, 6), nn.Linear(6, 6), nn.Linear(6, 6))
+    nn.init.zeros_(model[3].weight)  # no strength variance to reduce
     report = parewire.rewire_model(model, seed=1)
     path = tmp_path / "r.json"
     text = report.to_json(path)
     data = json.loads(path.read_text())
     assert data == json.loads(text) == json.loads(json.dumps(report.to_dict()))
-    assert data["rewired"] == 3 and data["skipped"] == 3 and data["seed"] == 1
+    assert data["rewired"] == 2 and data["skipped"] == 2 and data["seed"] == 1
     recs = {r["name"]: r for r in data["records"]}
-    assert recs["0.weight"]["before"]["in_var"] is None  # variance over one neuron
-    assert recs["0.weight"]["variance_reduction"] is None
+    # a single output row or input column cannot be rearranged: skipped, no statistics
+    assert recs["0.weight"]["skipped"] == "cannot change (1 row)" and recs["0.weight"]["before"] is None
+    assert recs["1.weight"]["skipped"] == "cannot change (1 column)"
+    assert recs["3.weight"]["variance_reduction"] is None
     assert recs["2.weight"]["after"]["out_var"] == report["2.weight"].after.out_var
-    assert recs["0.bias"]["skipped"] == "1-D (bias)" and recs["0.bias"]["before"] is None
     assert "strengths" not in recs["2.weight"]
     full = report.to_dict(strengths=True)
-    assert len(full["records"][4]["strengths"]["in_after"]) == 6
+    assert len(full["records"][2]["strengths"]["in_after"]) == 6
 
 
 def test_plot_writes_a_png(tmp_path):
@@ -472,7 +478,7 @@ def test_rewirer_works_with_model_apply_and_reports():
 
     rw = parewire.rewirer(init="xavier_uniform", seed=4)
     model.apply(rw)
-    assert [r.name for r in rw.report.records] == ["Linear#0.weight", "Linear#0.bias", "Linear#1.weight", "Linear#1.bias"]
+    assert [r.name for r in rw.report.records] == ["Linear#0.weight", "Linear#1.weight"]
     assert rw.report["Linear#0.weight"].rewired and rw.report["Linear#0.weight"].seed == derive_seed(4, "Linear#0.weight")
     assert rw.report["Linear#1.weight"].skipped == "frozen (requires_grad=False)"
     # apply visits modules depth first in order: model[0] is Linear #0, model[2][0] is #1
@@ -487,7 +493,7 @@ def test_rewirer_works_with_model_apply_and_reports():
     rw2 = parewire.rewirer(init="xavier_uniform", seed=4)
     twin.apply(rw2)
     assert_same_state(state(model), state(twin))
-    assert "rewired 1 of 4" in rw.report.summary()
+    assert "rewired 1 of 2" in rw.report.summary()
 
 
 def test_rewirer_rejects_non_type_selectors():
@@ -506,7 +512,7 @@ def test_resnet18_every_conv_and_fc_weight_is_a_rewired_permutation():
     report = parewire.rewire_model(model, seed=0)
     convs = [n + ".weight" for n, m in model.named_modules() if isinstance(m, nn.Conv2d)]
     assert [r.name for r in report.rewired] == convs + ["fc.weight"]
-    assert [r.name for r in report.skipped] == ["fc.bias"]
+    assert report.skipped == [] and report.not_considered == []
     after = model.state_dict()
     for r in report.rewired:
         assert is_permutation(after[r.name], before[r.name]) and not torch.equal(after[r.name], before[r.name])
@@ -529,8 +535,10 @@ def test_vision_transformer_linear_layers_and_zero_initialised_head():
     names = [r.name for r in report.rewired]
     assert names[0] == "conv_proj.weight" and names[-1] == "heads.head.weight"
     assert "encoder.layers.encoder_layer_1.self_attention.out_proj.weight" in names
-    assert "encoder.layers.encoder_layer_1.mlp.3.weight" in names and len(names) == 8
-    assert not any("in_proj" in n or "pos_embedding" in n or "class_token" in n for n in names)
+    assert "encoder.layers.encoder_layer_1.mlp.3.weight" in names and len(names) == 10
+    assert "encoder.layers.encoder_layer_0.self_attention.in_proj_weight" in names
+    assert {r.name: r.skipped for r in report.not_considered} == {
+        "class_token": "VisionTransformer", "encoder.pos_embedding": "Encoder"}
 
     zeros = nn.Linear(32, 10)
     nn.init.zeros_(zeros.weight)
