@@ -34,8 +34,8 @@ STATUSES = ("rewired", "tied", "skipped", "not considered")
 
 #: The definition of the headline, as every report states it.
 HEADLINE = (
-    "reduction = 1 - after/before of a parameter's strength variance (the mean of its in- and out-strength "
-    "variances); the headline is the mean over rewired parameters weighted by their number of weights"
+    "reduction: 1 - after/before of the mean of the in- and out-strength variances; "
+    "headline: the mean over rewired parameters weighted by their number of weights"
 )
 
 #: Colours of the figure: in- and out-strengths apart, "before" in grey.
