@@ -3,6 +3,7 @@
 import html.parser
 import json
 import math
+import pathlib
 import re
 import statistics
 import sys
@@ -371,3 +372,26 @@ def test_plot_without_matplotlib_says_what_to_install(monkeypatch, tmp_path):
     with pytest.raises(ImportError, match="needs matplotlib.*pip install matplotlib"):
         report.plot(tmp_path / "x.png")
     assert not (tmp_path / "x.png").exists()
+
+
+# -- the docs page ---------------------------------------------------------------------------------
+
+
+def test_the_python_examples_of_docs_reports_md_run(tmp_path, monkeypatch):
+    for module in ("torchvision", "pandas", "matplotlib"):
+        pytest.importorskip(module)
+    page = pathlib.Path(__file__).parent.parent / "docs" / "reports.md"
+    blocks = re.findall(r"^```python\n(.*?)^```$", page.read_text(), re.S | re.M)
+    assert len(blocks) >= 6
+    monkeypatch.chdir(tmp_path)
+    namespace = {}
+    try:
+        for block in blocks:
+            exec(compile(block, str(page), "exec"), namespace)
+    finally:
+        import matplotlib.pyplot as plt
+
+        plt.close("all")
+    assert (tmp_path / "strengths.pdf").read_bytes().startswith(PDF)
+    assert "<svg" in (tmp_path / "strengths.svg").read_text()[:1000]
+    assert (tmp_path / "layers.png").read_bytes().startswith(PNG)
