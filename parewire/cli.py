@@ -34,7 +34,6 @@ from torch import nn
 
 from . import __version__, functional
 from .model import DEFAULT_SAMPLER, INITIALIZERS, rewire_model
-from .report import _figure_format
 
 __all__ = ["main", "small_cnn", "load_model"]
 
@@ -418,8 +417,10 @@ def run(args: argparse.Namespace) -> int:
             import matplotlib  # noqa: F401
         except ImportError:
             raise CliError("--plot needs matplotlib, which is not installed: pip install matplotlib") from None
+        from ._figure import figure_format
+
         try:
-            _figure_format(args.plot, "--plot")
+            figure_format(args.plot, "--plot")
         except ValueError as e:
             raise CliError(str(e)) from None
     json_to_stdout = args.json == "-"
