@@ -384,6 +384,9 @@ def test_an_interrupt_leaves_outputs_as_they_were_and_no_temporary_files(tmp_pat
                      "--plot", str(tmp_path / "p.png")]) == 130
     assert capsys.readouterr().err == "parewire: interrupted\n"
     assert os.listdir(tmp_path) == ["w.pt"] and dst.read_bytes() == b"old"
+    assert cli.main(["resnet9000", "--save", str(dst)]) == 1  # an error after the outputs were reserved
+    assert "unknown model 'resnet9000'" in one_error_line(capsys.readouterr().err)
+    assert os.listdir(tmp_path) == ["w.pt"] and dst.read_bytes() == b"old"
 
 
 # -- issue 11 item 7: errors -----------------------------------------------------------------------
