@@ -1,17 +1,29 @@
-"""What ``rewire_model`` did: one record per parameter, a table, JSON and a picture."""
+"""What ``rewire_model`` did: one record per parameter, a table, HTML, JSON, pandas and a figure.
+
+The headline of a report is the **strength-variance reduction weighted by
+the number of weights** (:data:`HEADLINE`): tiny layers, whose strength
+variance over a handful of neurons swings wildly, cannot rule it, and the
+median layer is shown beside it.
+"""
 
 from __future__ import annotations
 
+import html
 import json
 import math
 import os
+import statistics
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from .functional import StrengthStats
+
+if TYPE_CHECKING:  # pragma: no cover - imported for annotations only
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 __all__ = ["ParameterRecord", "RewireReport"]
 
@@ -20,6 +32,11 @@ PathLike = Union[str, "os.PathLike[str]"]
 #: What can happen to a parameter (``ParameterRecord.status``).
 STATUSES = ("rewired", "tied", "skipped", "not considered")
 
+#: The definition of the headline, as every report states it.
+HEADLINE = (
+    "reduction: 1 - after/before of the mean of the in- and out-strength variances; "
+    "headline: the mean over rewired parameters weighted by their number of weights"
+)
 
 def _finite(x: Optional[float]) -> Optional[float]:
     """JSON has no NaN: undefined statistics (one neuron) become null."""
@@ -33,13 +50,30 @@ def _reduction(before: float, after: float) -> Optional[float]:
     return 1.0 - after / before
 
 
-def _mean(values: List[Optional[float]]) -> Optional[float]:
-    kept = [v for v in values if v is not None]
-    return sum(kept) / len(kept) if kept else None
+def _sd_ratio(before: float, after: float) -> Optional[float]:
+    """sqrt(after/before): the ratio of standard deviations, or None where undefined."""
+    if not (math.isfinite(before) and math.isfinite(after)) or before <= 0.0 or after < 0.0:
+        return None
+    return math.sqrt(after / before)
+
+
+def _weighted_mean(pairs: Iterable[Tuple[int, Optional[float]]]) -> Optional[float]:
+    """sum(n * v) / sum(n) over the pairs whose value is defined."""
+    kept = [(n, v) for n, v in pairs if v is not None]
+    total = sum(n for n, _ in kept)
+    return sum(n * v for n, v in kept) / total if total else None
 
 
 def _percent(x: Optional[float]) -> str:
     return "n/a" if x is None else f"{100.0 * x:.1f}%"
+
+
+def _ratio(x: Optional[float]) -> str:
+    return "n/a" if x is None else f"{x:.3g}"
+
+
+def _shape(shape: Tuple[int, ...]) -> str:
+    return "x".join(map(str, shape))
 
 
 @dataclass
@@ -47,15 +81,15 @@ class ParameterRecord:
     """One parameter's part of a :class:`RewireReport`.
 
     ``before`` / ``after`` are the strength statistics of the weight viewed as
-    a ``(size(0), numel/size(0))`` matrix right before and right after
-    rewiring (after ``init`` and ``stabilize`` ran): ``in_*`` over the row sums
-    (output neurons), ``out_*`` over the column sums (input neurons x kernel
-    positions).  ``seed`` is the seed the weight was rewired with:
-    ``parewire.pa_rewire_(w, seed=record.seed, sampler=report.sampler)`` on the
-    pre-rewiring weight gives the same result.  ``seconds`` is the time of
-    the rewiring itself, ``init_seconds`` that of ``init`` / ``stabilize``.
-    A parameter that was not rewired has ``skipped`` set to the reason and no
-    statistics.
+    a matrix with its output neurons as rows (dimension ``out_dim``), right
+    before and right after rewiring (after ``init`` and ``stabilize`` ran):
+    ``in_*`` over the row sums (output neurons), ``out_*`` over the column
+    sums (input neurons x kernel positions).  ``seed`` is the seed the weight
+    was rewired with: ``parewire.pa_rewire_(w, seed=record.seed,
+    sampler=report.sampler)`` on the pre-rewiring weight gives the same
+    result.  ``seconds`` is the time of the rewiring itself, ``init_seconds``
+    that of ``init`` / ``stabilize``.  A parameter that was not rewired has
+    ``skipped`` set to the reason and no statistics.
 
     ``status`` says what happened: ``"rewired"``; ``"tied"`` (another name of
     a tensor rewired under its first name); ``"skipped"`` (selected, but left
@@ -98,27 +132,78 @@ class ParameterRecord:
         return math.prod(self.shape)
 
     @property
+    def rows_cols(self) -> Tuple[Optional[int], Optional[int]]:
+        """``(output neurons, inputs per neuron)`` of the rewired view, when the shape is known."""
+        if len(self.shape) < 2 or not 0 <= self.out_dim < len(self.shape) or self.shape[self.out_dim] == 0:
+            return None, None
+        rows = self.shape[self.out_dim]
+        return rows, self.numel // rows
+
+    def _both(self, reduce: Any, attr: str) -> Optional[float]:
+        if self.before is None or self.after is None:
+            return None
+        return reduce(getattr(self.before, attr), getattr(self.after, attr))
+
+    @property
     def variance_reduction(self) -> Optional[float]:
         """``1 - after.score / before.score`` (score: mean of the in and out
         strength variances), or None when skipped or undefined."""
-        if self.before is None or self.after is None:
-            return None
-        return _reduction(self.before.score, self.after.score)
+        return self._both(_reduction, "score")
 
     @property
     def in_reduction(self) -> Optional[float]:
-        if self.before is None or self.after is None:
-            return None
-        return _reduction(self.before.in_var, self.after.in_var)
+        """``1 - after.in_var / before.in_var``, or None."""
+        return self._both(_reduction, "in_var")
 
     @property
     def out_reduction(self) -> Optional[float]:
-        if self.before is None or self.after is None:
-            return None
-        return _reduction(self.before.out_var, self.after.out_var)
+        """``1 - after.out_var / before.out_var``, or None."""
+        return self._both(_reduction, "out_var")
+
+    @property
+    def in_sd_ratio(self) -> Optional[float]:
+        """In-strength standard deviation after / before, or None."""
+        return self._both(_sd_ratio, "in_var")
+
+    @property
+    def out_sd_ratio(self) -> Optional[float]:
+        """Out-strength standard deviation after / before, or None."""
+        return self._both(_sd_ratio, "out_var")
+
+    def flat(self) -> Dict[str, Any]:
+        """One flat row (a dict of scalars) for tables: see :meth:`RewireReport.to_pandas`."""
+        rows, cols = self.rows_cols
+        row: Dict[str, Any] = {
+            "name": self.name,
+            "status": self.status,
+            "module": self.module,
+            "shape": _shape(self.shape),
+            "dtype": self.dtype,
+            "device": self.device,
+            "out_dim": self.out_dim,
+            "rows": rows,
+            "cols": cols,
+            "numel": self.numel if self.shape else None,
+            "seed": self.seed,
+        }
+        for when, stats in (("before", self.before), ("after", self.after)):
+            for key in StrengthStats._fields[2:]:
+                row[f"{key}_{when}"] = _finite(getattr(stats, key)) if stats is not None else None
+        row.update(
+            reduction=_finite(self.variance_reduction),
+            in_reduction=_finite(self.in_reduction),
+            out_reduction=_finite(self.out_reduction),
+            in_sd_ratio=_finite(self.in_sd_ratio),
+            out_sd_ratio=_finite(self.out_sd_ratio),
+            seconds=self.seconds,
+            init_seconds=self.init_seconds,
+            skipped=self.skipped,
+        )
+        return row
 
     def to_dict(self, *, strengths: bool = False) -> Dict[str, Any]:
-        """JSON-ready: NaN statistics become None; arrays become lists if ``strengths``."""
+        """JSON-ready: NaN statistics become None; the seed stays an exact int;
+        arrays become lists if ``strengths``."""
 
         def stats(s: Optional[StrengthStats]) -> Optional[Dict[str, Any]]:
             if s is None:
@@ -130,7 +215,7 @@ class ParameterRecord:
             "shape": list(self.shape),
             "dtype": self.dtype,
             "device": self.device,
-            "seed": self.seed,
+            "seed": None if self.seed is None else int(self.seed),
             "status": self.status,
             "module": self.module,
             "out_dim": self.out_dim,
@@ -140,26 +225,44 @@ class ParameterRecord:
             "before": stats(self.before),
             "after": stats(self.after),
             "variance_reduction": _finite(self.variance_reduction),
+            "in_reduction": _finite(self.in_reduction),
+            "out_reduction": _finite(self.out_reduction),
         }
         if strengths and self.strengths is not None:
             out["strengths"] = {k: [float(x) for x in v] for k, v in self.strengths.items()}
         return out
 
 
-@dataclass
+@dataclass(repr=False)
 class RewireReport:
-    """The result of :func:`parewire.rewire_model`.
+    r"""The result of :func:`parewire.rewire_model`.
 
-    ``print(report)`` shows a table (strength variance before -> after for
-    every rewired parameter) and a one-line summary; ``report.to_dict()``,
-    ``report.to_json(path)`` and ``report.plot(path)`` export it.  Records
-    can be looked up by parameter name: ``report["fc.weight"]``.
+    ``repr(report)`` is a few lines (model, counts, headline); in a notebook
+    the report shows as an HTML table of every parameter.  ``print(report)``
+    gives the text table and a one-line summary; ``report.to_pandas()``,
+    ``report.to_dict()``, ``report.to_json(path)`` and ``report.plot(path)``
+    export it.  Records can be looked up by parameter name:
+    ``report["fc.weight"]``.
+
+    The headline, :attr:`variance_reduction`, is the strength-variance
+    reduction weighted by the number of weights (:data:`HEADLINE`):
+
+    .. math::
+        \frac{\sum_l n_l \, r_l}{\sum_l n_l}, \qquad
+        r_l = 1 - \frac{\tfrac12(\sigma^2_{in} + \sigma^2_{out})_{after}}
+                        {\tfrac12(\sigma^2_{in} + \sigma^2_{out})_{before}}
+
+    over the rewired parameters :math:`l` with :math:`n_l` weights, where
+    :math:`\sigma^2_{in}` / :math:`\sigma^2_{out}` are the variances of the
+    in- and out-strengths.  :attr:`median_reduction` is the median of
+    :math:`r_l`; :attr:`in_sd_ratio` / :attr:`out_sd_ratio` are the
+    weighted means of each side's standard deviation after / before.
 
     Attributes:
         model: what was rewired (the model's class name, or a name given by
             the caller).
         records: one :class:`ParameterRecord` per parameter considered, in
-            model order, skipped ones included.
+            model order, skipped and not considered ones included.
         seed: the model seed every parameter seed was derived from.
         sampler, init, stabilize, workers: the options used.
         seconds: wall time of the whole call.
@@ -211,37 +314,77 @@ class RewireReport:
         """Number of weights rewired."""
         return sum(r.numel for r in self.rewired)
 
+    # -- the headline -----------------------------------------------------
     @property
     def variance_reduction(self) -> Optional[float]:
-        """Mean over rewired parameters of their :attr:`ParameterRecord.variance_reduction`."""
-        return _mean([r.variance_reduction for r in self.rewired])
+        """The headline: strength-variance reduction weighted by the number of weights.
 
-    # -- text -------------------------------------------------------------
-    def summary(self) -> str:
-        """One line: parameters rewired, mean strength-variance reduction, wall time."""
-        rewired = self.rewired
-        in_red = _mean([r.in_reduction for r in rewired])
-        out_red = _mean([r.out_reduction for r in rewired])
-        considered = len(rewired) + len(self.skipped)
-        return (
-            f"{self.model}: rewired {len(rewired)} of {considered} parameters "
-            f"({self.numel:,} weights) in {self.seconds:.2f} s; "
-            f"mean strength-variance reduction {_percent(self.variance_reduction)} "
-            f"(in {_percent(in_red)}, out {_percent(out_red)})"
-        )
+        ``sum(n * r) / sum(n)`` over rewired parameters with ``n`` weights and
+        a defined :attr:`ParameterRecord.variance_reduction` ``r``; None when
+        no parameter has one.
+        """
+        return _weighted_mean((r.numel, r.variance_reduction) for r in self.rewired)
 
-    def table(self) -> str:
-        """The per-parameter table, without the summary line."""
+    @property
+    def median_reduction(self) -> Optional[float]:
+        """The median over rewired parameters of :attr:`ParameterRecord.variance_reduction`."""
+        values = [v for v in (r.variance_reduction for r in self.rewired) if v is not None]
+        return statistics.median(values) if values else None
+
+    @property
+    def in_sd_ratio(self) -> Optional[float]:
+        """In-strength standard deviation after / before, mean weighted by the number of weights."""
+        return _weighted_mean((r.numel, r.in_sd_ratio) for r in self.rewired)
+
+    @property
+    def out_sd_ratio(self) -> Optional[float]:
+        """Out-strength standard deviation after / before, mean weighted by the number of weights."""
+        return _weighted_mean((r.numel, r.out_sd_ratio) for r in self.rewired)
+
+    def _headline(self) -> str:
+        return (f"strength-variance reduction {_percent(self.variance_reduction)} weighted by weights "
+                f"(median layer {_percent(self.median_reduction)}); s.d. after/before: "
+                f"in {_ratio(self.in_sd_ratio)}, out {_ratio(self.out_sd_ratio)}")
+
+    def _options(self) -> str:
         options = [f"sampler={self.sampler}", f"seed={self.seed}"]
         if self.init is not None:
             options.append(f"init={self.init}")
         if self.stabilize:
             options.append(f"stabilize={self.stabilize}")
         options.append(f"workers={self.workers}")
-        lines = [f"PA rewiring of {self.model} ({', '.join(options)})"]
+        return ", ".join(options)
+
+    # -- text -------------------------------------------------------------
+    def summary(self) -> str:
+        """One line: parameters rewired, the headline, wall time."""
+        considered = len(self.rewired) + len(self.skipped)
+        return (f"{self.model}: rewired {len(self.rewired)} of {considered} parameters "
+                f"({self.numel:,} weights) in {self.seconds:.2f} s; {self._headline()}")
+
+    def __repr__(self) -> str:
+        return (f"<RewireReport of {self.model}: {len(self.rewired)} rewired, {len(self.skipped)} skipped, "
+                f"{len(self.not_considered)} not considered; {self.numel:,} weights in {self.seconds:.2f} s\n"
+                f" {self._headline()}\n"
+                f" {self._options()}; print() it for the per-parameter table>")
+
+    def _left_alone(self, records: List[ParameterRecord], names: bool) -> str:
+        """``"3 1-D (bias) (0.bias, 2.bias, ...); 1 frozen ..."`` grouped by reason."""
+        parts = []
+        for reason, count in Counter(r.skipped for r in records).items():
+            part = f"{count} {reason}"
+            if names:
+                listed = [r.name for r in records if r.skipped == reason]
+                part += " (" + ", ".join(listed[:3]) + (", ..." if len(listed) > 3 else "") + ")"
+            parts.append(part)
+        return "; ".join(parts)
+
+    def table(self) -> str:
+        """The per-parameter table and the headline's definition, without the summary line."""
+        lines = [f"PA rewiring of {self.model} ({self._options()})"]
         rewired = self.rewired
         if rewired:
-            shapes = {r.name: "x".join(map(str, r.shape)) for r in rewired}
+            shapes = {r.name: _shape(r.shape) for r in rewired}
             nw = max(len("parameter"), *(len(r.name) for r in rewired))
             sw = max(len("shape"), *(len(s) for s in shapes.values()))
             lines.append(
@@ -256,34 +399,71 @@ class RewireReport:
                     f"  {b.out_var:>14.4g} -> {a.out_var:<10.4g}  {_percent(r.variance_reduction):>9}"
                     f"  {r.seconds:>6.3f}s"
                 )
-        skipped = self.skipped
-        if skipped:
-            by_reason = Counter(r.skipped for r in skipped)
-            parts = []
-            for reason, count in by_reason.items():
-                names = [r.name for r in skipped if r.skipped == reason]
-                shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
-                parts.append(f"{count} {reason} ({shown})")
-            lines.append(f"skipped {len(skipped)}: " + "; ".join(parts))
-        ignored = self.not_considered
-        if ignored:
-            by_reason = Counter(r.skipped for r in ignored)
-            parts = [f"{count} {reason}" for reason, count in by_reason.items()]
-            lines.append(f"not considered {len(ignored)}: " + "; ".join(parts))
+        if self.skipped:
+            lines.append(f"skipped {len(self.skipped)}: " + self._left_alone(self.skipped, names=True))
+        if self.not_considered:
+            lines.append(f"not considered {len(self.not_considered)}: "
+                         + self._left_alone(self.not_considered, names=False))
+        lines.append(HEADLINE)
         return "\n".join(lines)
 
     def __str__(self) -> str:
         return self.table() + "\n" + self.summary()
 
+    def _repr_html_(self) -> str:
+        """The report as HTML: the headline, every rewired parameter, and what was left alone and why."""
+        e = html.escape
+        cell = 'style="text-align:{}; padding:1px 6px"'.format
+        left, right = cell("left"), cell("right")
+
+        def row(values: Sequence[str], aligns: Sequence[str], tag: str = "td") -> str:
+            return "<tr>" + "".join(f"<{tag} {a}>{e(v)}</{tag}>" for v, a in zip(values, aligns)) + "</tr>"
+
+        def table(header: Sequence[str], aligns: Sequence[str], body: Iterable[Sequence[str]]) -> str:
+            return ("<table>\n<thead>" + row(header, aligns, "th") + "</thead>\n<tbody>\n"
+                    + "\n".join(row(b, aligns) for b in body) + "\n</tbody>\n</table>")
+
+        parts = [
+            '<div class="parewire-report">',
+            f"<p><b>PA rewiring of {e(self.model)}</b> ({e(self._options())})<br>",
+            f"{len(self.rewired)} rewired, {len(self.skipped)} skipped, {len(self.not_considered)} not considered; "
+            f"{self.numel:,} weights in {self.seconds:.2f} s<br>",
+            f"<b>{e(self._headline())}</b></p>",
+        ]
+        if self.rewired:
+            aligns = [left, left, left] + [right] * 9
+            header = ["parameter", "module", "shape", "in-var before", "in-var after", "out-var before",
+                      "out-var after", "reduction", "in s.d. ratio", "out s.d. ratio", "seed", "seconds"]
+            body = []
+            for r in self.rewired:
+                b, a = r.before, r.after
+                assert b is not None and a is not None
+                body.append([r.name, r.module or "", _shape(r.shape), f"{b.in_var:.4g}", f"{a.in_var:.4g}",
+                             f"{b.out_var:.4g}", f"{a.out_var:.4g}", _percent(r.variance_reduction),
+                             _ratio(r.in_sd_ratio), _ratio(r.out_sd_ratio), str(r.seed), f"{r.seconds:.3f}"])
+            parts.append(table(header, aligns, body))
+        for title, records in (("skipped", self.skipped), ("not considered", self.not_considered)):
+            if not records:
+                continue
+            summary = e(f"{title} {len(records)}: {self._left_alone(records, names=False)}")
+            body = [[r.name, r.module or "", _shape(r.shape), r.status, r.skipped or ""] for r in records]
+            parts.append(f"<details><summary>{summary}</summary>\n"
+                         + table(["parameter", "module", "shape", "status", "reason"], [left] * 5, body)
+                         + "\n</details>")
+        parts.append(f"<p><small>{e(HEADLINE)}.</small></p>\n</div>")
+        return "\n".join(parts)
+
     # -- export -----------------------------------------------------------
     def to_dict(self, *, strengths: bool = False) -> Dict[str, Any]:
-        """A JSON-ready dict: the options, the summary and every record.
+        """A JSON-ready dict: the options, the headline and every record.
 
-        ``strengths=True`` adds each parameter's per-neuron strengths (large).
+        Seeds stay exact Python ints (64-bit parameter seeds do not fit a
+        float); ``strengths=True`` adds each parameter's per-neuron strengths
+        (large).
         """
         return {
             "model": self.model,
-            "seed": self.seed,
+            "seed": None if self.seed is None else int(self.seed),
             "sampler": self.sampler,
             "init": self.init,
             "stabilize": self.stabilize,
@@ -294,92 +474,108 @@ class RewireReport:
             "not_considered": len(self.not_considered),
             "numel": self.numel,
             "variance_reduction": _finite(self.variance_reduction),
+            "median_reduction": _finite(self.median_reduction),
+            "in_sd_ratio": _finite(self.in_sd_ratio),
+            "out_sd_ratio": _finite(self.out_sd_ratio),
+            "headline": HEADLINE,
             "summary": self.summary(),
             "records": [r.to_dict(strengths=strengths) for r in self.records],
         }
 
     def to_json(self, path: Optional[PathLike] = None, *, strengths: bool = False, indent: int = 2) -> str:
-        """The report as JSON text; also written to ``path`` when given."""
+        """The report as JSON text; also written to ``path`` when given.
+
+        Seeds are written as exact JSON integers: Python's ``json`` reads
+        them back exactly; JavaScript's ``JSON.parse`` rounds integers above
+        2**53, so read them there with a BigInt-aware parser.
+        """
         text = json.dumps(self.to_dict(strengths=strengths), indent=indent, allow_nan=False)
         if path is not None:
             with open(path, "w", encoding="utf-8") as f:
                 f.write(text + "\n")
         return text
 
-    def plot(self, path: PathLike, *, title: Optional[str] = None, dpi: int = 120) -> PathLike:
-        """Write a PNG of the model's strength distributions before vs after rewiring.
+    def to_pandas(self) -> Any:
+        """A ``pandas.DataFrame`` with one row per parameter (rewired, skipped, not considered).
 
-        Top row: histograms of the in-strengths (row sums) and out-strengths
-        (column sums) of every rewired parameter, pooled over the model. Each
-        parameter's strengths are standardised by its own mean and standard
-        deviation *before* rewiring (rewiring keeps the mean), so layers of
-        different fan-in share one axis: the "before" histogram has unit
-        variance and the "after" one shows how far rewiring narrowed it.
-        Bottom: each parameter's strength variance before and after, in
-        model order, on a log scale.
+        Columns: ``name, status, module, shape`` (``"64x3x7x7"``), ``dtype,
+        device, out_dim, rows, cols, numel, seed``, the statistics before
+        and after (``in_mean_before, in_var_before, out_mean_before,
+        out_var_before, in_mean_after, ...``), ``reduction`` (the parameter's
+        strength-variance reduction), ``in_reduction, out_reduction,
+        in_sd_ratio, out_sd_ratio, seconds, init_seconds`` and ``skipped``
+        (the reason a parameter was left alone).  Undefined statistics are
+        NaN.  ``seed`` holds exact Python ints (``None`` where there is no
+        seed), never floats, so ``pa_rewire_(w, seed=df.seed[i])`` works.
 
-        Needs matplotlib (``pip install matplotlib``); it is not imported
-        until this method is called.
+        Needs pandas (``pip install 'parewire[pandas]'``); it is imported
+        only when this method is called.
         """
         try:
-            from matplotlib.backends.backend_agg import FigureCanvasAgg
-            from matplotlib.figure import Figure
+            import pandas as pd
         except ImportError as e:
-            raise ImportError(
-                "RewireReport.plot needs matplotlib, which is not installed: "
-                "pip install matplotlib (or pip install 'parewire[plot]')"
-            ) from e
-        rewired = [r for r in self.rewired if r.strengths is not None]
-        if not rewired:
-            raise ValueError("RewireReport.plot: no rewired parameter with strengths to plot")
+            raise ImportError("RewireReport.to_pandas needs pandas, which is not installed: "
+                              "pip install pandas (or pip install 'parewire[pandas]')") from e
+        rows = [r.flat() for r in self.records]
+        columns = list(ParameterRecord("", (1, 1), "").flat())
+        df = pd.DataFrame(rows, columns=columns)
+        # pandas would turn ints with gaps (None) into float64 and lose 64-bit seeds.
+        df["seed"] = pd.Series([r["seed"] for r in rows], index=df.index, dtype=object)
+        for col in ("rows", "cols", "numel"):
+            df[col] = pd.array([r[col] for r in rows], dtype="Int64")
+        return df
 
-        fig = Figure(figsize=(12, 8), layout="constrained")
-        FigureCanvasAgg(fig)  # attaches the Agg canvas; no pyplot, no global backend
-        grid = fig.add_gridspec(2, 2)
-        for col, side, label in ((0, "in", "in-strength (row sums, output neurons)"),
-                                 (1, "out", "out-strength (column sums, input neurons)")):
-            ax = fig.add_subplot(grid[0, col])
-            before, after = [], []
-            for r in rewired:
-                assert r.strengths is not None
-                b, a = r.strengths[f"{side}_before"], r.strengths[f"{side}_after"]
-                sd = float(np.std(b, ddof=1)) if b.size > 1 else float("nan")
-                if not math.isfinite(sd) or sd <= 0.0:
-                    continue
-                mu = float(np.mean(b))
-                before.append((b - mu) / sd)
-                after.append((a - mu) / sd)
-            if before:
-                zb, za = np.concatenate(before), np.concatenate(after)
-                lim = max(4.0, float(np.quantile(np.abs(zb), 0.999)))
-                bins = np.linspace(-lim, lim, 81)
-                ax.hist(np.clip(zb, -lim, lim), bins=bins, density=True, alpha=0.55, color="tab:red",
-                        label=f"before (var {np.var(zb):.3g})")
-                ax.hist(np.clip(za, -lim, lim), bins=bins, density=True, alpha=0.55, color="tab:blue",
-                        label=f"after (var {np.var(za):.3g})")
-                ax.legend()
-            ax.set_title(label)
-            ax.set_xlabel("strength, standardised per parameter by its pre-rewiring mean and s.d.")
-            ax.set_ylabel("density")
+    # -- figure -----------------------------------------------------------
+    def plot(
+        self,
+        path: Optional[PathLike] = None,
+        *,
+        ax: Union["Axes", Sequence["Axes"], None] = None,
+        title: Optional[str] = None,
+        dpi: int = 150,
+        max_labels: int = 40,
+    ) -> "Figure":
+        """Draw the strengths before vs after rewiring; return the matplotlib Figure.
 
-        ax = fig.add_subplot(grid[1, :])
-        x = np.arange(len(rewired))
-        for side, marker in (("in", "o"), ("out", "s")):
-            vb = [getattr(r.before, f"{side}_var") for r in rewired]
-            va = [getattr(r.after, f"{side}_var") for r in rewired]
-            ax.plot(x, vb, marker=marker, linestyle="-", color="tab:red", alpha=0.7 if side == "in" else 0.4,
-                    label=f"{side}-strength variance before")
-            ax.plot(x, va, marker=marker, linestyle="-", color="tab:blue", alpha=0.7 if side == "in" else 0.4,
-                    label=f"{side}-strength variance after")
-        ax.set_yscale("log")
-        ax.set_xlabel("parameter (model order)")
-        ax.set_ylabel("strength variance")
-        if len(rewired) <= 40:
-            ax.set_xticks(x)
-            ax.set_xticklabels([r.name for r in rewired], rotation=90, fontsize=6)
-        ax.legend(ncol=2, fontsize=8)
-        ax.grid(True, which="major", alpha=0.3)
-        fig.suptitle(title or f"PA rewiring of {self.model}: strength distributions before vs after\n"
-                     + self.summary().split(": ", 1)[1])
-        fig.savefig(path, format="png", dpi=dpi)
-        return path
+        Without ``ax``, a new figure with three panels: histograms of the
+        in-strengths (row sums) and out-strengths (column sums) of every
+        rewired parameter, pooled over the model, each parameter's strengths
+        standardised by its own pre-rewiring mean and standard deviation
+        (rewiring keeps the mean), so "before" has unit variance and "after"
+        shows how far rewiring narrowed it; and, per parameter in model
+        order, the standard deviation of its in- and out-strengths after /
+        before (log scale).  Past ``max_labels`` parameters the layer axis is
+        labelled by blocks of consecutive modules (the deepest module-name
+        prefix that gives at most ``max_labels // 2`` blocks, e.g.
+        ``layer1.0`` ... ``layer4.2``).
+
+        Args:
+            path: also save the figure there; the format follows the suffix
+                (``.png``, ``.svg``, ``.pdf``, ...; PNG without one).
+            ax: draw into these axes instead of a new figure: one Axes gets
+                the per-parameter panel, a sequence of three gets the in
+                histogram, the out histogram and the per-parameter panel.
+            title: the figure's title (default: the model and the headline);
+                only used for a new figure.
+            dpi: resolution of a saved raster image.
+            max_labels: the most tick labels on the layer axis.
+
+        Returns:
+            The ``matplotlib.figure.Figure`` drawn into (``ax``'s figure when
+            given).  A new figure is not registered with pyplot: in a
+            notebook it shows as the cell's value; elsewhere save it.
+
+        Needs matplotlib (``pip install matplotlib``); it is imported only
+        when this method is called.
+        """
+        try:
+            import matplotlib  # noqa: F401  (also when _figure is already imported)
+
+            from . import _figure
+        except ImportError as e:
+            raise ImportError("RewireReport.plot needs matplotlib, which is not installed: "
+                              "pip install matplotlib (or pip install 'parewire[plot]')") from e
+        title = title or (f"PA rewiring of {self.model}: strength-variance reduction "
+                          f"{_percent(self.variance_reduction)} weighted by weights, "
+                          f"median layer {_percent(self.median_reduction)}")
+        return _figure.plot(self.rewired, path, ax=ax, title=title, dpi=dpi, max_labels=max_labels)
