@@ -1,9 +1,9 @@
 """Plain numpy statement of PA rewiring, for reading and for checking.
 
-This module is the executable specification of the algorithm (DESIGN.md 1):
-it draws each row's target columns with ``numpy.random.Generator.choice(...,
-replace=False, p=P)``, exactly as the authors' ``weight_rewiring.py`` does,
-so its results are the reference's results.  It is slow (about a microsecond
+This module is the executable specification of the algorithm: it draws each
+row's target columns with ``numpy.random.Generator.choice(..., replace=False,
+p=P)``, exactly as the authors' ``weight_rewiring.py`` does, so its results
+are the reference's results.  It is slow (about a microsecond
 per weight) and exists so that tests and benchmarks can compare the C kernels
 with something obviously right.  Use :func:`parewire.pa_rewire_` for real work.
 """

@@ -9,7 +9,7 @@ from torch import nn
 import parewire
 from parewire import reference
 
-from conftest import bits
+from _helpers import bits
 
 SHAPES = [(2, 2), (3, 7), (7, 3), (17, 5, 3), (8, 4, 3, 3), (1, 9), (9, 1), (2, 1, 1), (31, 29)]
 

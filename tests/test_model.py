@@ -15,7 +15,7 @@ import parewire
 from parewire.model import INITIALIZERS
 from parewire.seeding import derive_seed
 
-from conftest import bits
+from _helpers import bits
 
 
 def state(model):

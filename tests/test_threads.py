@@ -19,7 +19,7 @@ import torch
 import parewire
 from parewire import _C
 
-from conftest import bits
+from _helpers import bits
 
 DTYPES = [torch.float32, torch.float64, torch.float16, torch.bfloat16]
 
