@@ -16,9 +16,10 @@ Differences from the reference, all deliberate:
   device and for float32/float64/float16/bfloat16; bad input raises before
   anything is written.
 * ``stabilize_strength`` calls the initializer on the tensor in its own
-  shape every time, returns it in its original shape, keeps the first
-  candidate when every score is NaN, and restores the weights if the
-  initializer fails.
+  shape every time, returns it in its original shape, never keeps a
+  candidate with NaN or infinite values while a finite one exists, scores
+  one-row and one-column tensors by their one strength variance, and
+  restores the weights if the initializer fails.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import numpy as np
 import torch
 
 from . import _bridge, _C
-from .functional import _is_empty, stabilize_strength_
+from .functional import _is_empty, _stabilize
 from .seeding import SeedWords, draw_seed, seed_words, words_from_state
 
 __all__ = ["PA_rewiring_np", "PA_rewiring_torch", "rewiring_np", "rewiring_torch", "stabilize_strength"]
@@ -53,11 +54,12 @@ def _legacy_seed(seed: Any, fn: str) -> Tuple[SeedWords, bool, Optional[np.rando
 
 
 def _run(weights: Any, seed: Any, passes: int, fn: str) -> Any:
-    _bridge.check_weights(weights, fn)
+    _bridge.check_weights(weights, fn, "weights")
     words, reseed, bitgen = _legacy_seed(seed, fn)
     if _is_empty(weights, fn):
         return weights
-    final = _bridge.rewire(weights, words, passes=passes, sampler=_C.SAMPLER_NUMPY, reseed=reseed)
+    final = _bridge.rewire(weights, words, passes=passes, sampler=_C.SAMPLER_NUMPY, reseed=reseed, fn=fn,
+                           arg="weights")
     if bitgen is not None:
         state = bitgen.state
         state["state"] = {"state": (final[0] << 64) | final[1], "inc": (final[2] << 64) | final[3]}
@@ -98,4 +100,4 @@ def stabilize_strength(initializer: Callable[[torch.Tensor], Any], weights: torc
     Drop-in for the reference (see the module notes for the fixed defects);
     same as :func:`parewire.stabilize_strength_`.
     """
-    return stabilize_strength_(weights, initializer, K)
+    return _stabilize(weights, initializer, K, "stabilize_strength", ("weights", "K"))

@@ -13,7 +13,15 @@ import numpy as np
 import torch
 from torch import nn
 
+import parewire
+
 DATA = pathlib.Path(__file__).parent / "data"
+
+# The two spellings of stabilisation, called the same way: (tensor, initializer, count).
+STABILIZERS = {
+    "stabilize_strength_": lambda w, init, k: parewire.stabilize_strength_(w, init, k),
+    "stabilize_strength": lambda w, init, k: parewire.stabilize_strength(init, w, K=k),
+}
 
 REWIRING_FIXTURES = sorted(p.name for p in DATA.glob("*.npz") if not p.name.startswith("stabilize_"))
 STABILIZE_FIXTURES = sorted(p.name for p in DATA.glob("stabilize_*.npz"))

@@ -13,7 +13,7 @@ initializers, ...) are in ``test_bad_arguments.py``.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Dict
 
 import numpy as np
@@ -63,7 +63,7 @@ DIMS = Raises(ValueError, r"dimensions")
 NONFINITE = Raises(ValueError, r"NaN or in(f|finite)|NaN or Inf")
 OVERLAP = Raises(ValueError, r"overlap")
 READ_ONLY = Raises(ValueError, r"read-only")
-NOT_ARRAY = Raises(TypeError, r"expected a torch\.Tensor|expected an nn\.Module|DLPack capsule")
+NOT_ARRAY = Raises(TypeError, r"must be a torch\.Tensor|expected an nn\.Module|DLPack capsule")
 
 
 def dtype_error(name: str) -> Raises:
@@ -82,7 +82,7 @@ class Kind:
     model: Any = None                # rewire_model on a Linear holding it (default: write)
     capsule: bool = True             # False: the producer refuses to export it, no _C cell
     reference_ok: bool = True        # False: compare as a permutation only
-    extra: Dict[str, Any] = field(default_factory=dict)
+    memory: Callable[[Any], Any] = lambda w: w  # what holds the values (a wrapper's inner tensor)
 
 
 def with_value(pos, value, shape=(6, 5), dtype=torch.float32):
@@ -120,6 +120,34 @@ def non_leaf():
 def inference():
     with torch.inference_mode():
         return randn(6, 5)
+
+
+def nested():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "nested tensors are a prototype"
+        return torch.nested.nested_tensor([randn(3, 5), randn(2, 5)])
+
+
+def fake():
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    return FakeTensorMode().from_tensor(randn(6, 5))
+
+
+class Wrapper(torch.Tensor):
+    """A wrapper subclass (no storage of its own) that forwards every op to ``elem``."""
+
+    @staticmethod
+    def __new__(cls, elem):
+        return torch.Tensor._make_wrapper_subclass(cls, elem.shape, dtype=elem.dtype, device=elem.device)
+
+    def __init__(self, elem):
+        self.elem = elem
+
+    @classmethod
+    def __torch_dispatch__(cls, func, types, args=(), kwargs=None):
+        unwrap = lambda x: x.elem if isinstance(x, Wrapper) else x  # noqa: E731
+        return func(*[unwrap(a) for a in args], **{k: unwrap(v) for k, v in (kwargs or {}).items()})
 
 
 NAN, INF = float("nan"), float("inf")
@@ -203,7 +231,7 @@ KINDS: Dict[str, Kind] = {
     "bfloat16": Kind(lambda: randn(6, 5, dtype=torch.bfloat16), WORKS, reference_ok=False),
     "requires_grad leaf": Kind(lambda: nn.Parameter(randn(6, 5)), WORKS),
     "requires_grad non-leaf": Kind(non_leaf, WORKS, stabilize=WORKS),
-    "inference tensor": Kind(inference, WORKS, stabilize=Raises(RuntimeError, "inference tensor")),
+    "inference tensor": Kind(inference, WORKS, stabilize=Raises(ValueError, "inference tensor.*clone")),
     "1xN": Kind(lambda: randn(1, 7), WORKS),
     "Nx1": Kind(lambda: randn(7, 1), WORKS),
     # ---- not arrays at all
@@ -211,8 +239,17 @@ KINDS: Dict[str, Kind] = {
     "None": Kind(lambda: None, NOT_ARRAY, read=Raises(TypeError, "NoneType")),
     "str": Kind(lambda: "weights", NOT_ARRAY, read=Raises(TypeError, "str")),
     "float": Kind(lambda: 1.5, NOT_ARRAY, read=Raises(TypeError, "float")),
-    "dict": Kind(lambda: {"w": 1}, Raises(TypeError, r"expected a torch\.Tensor|DLPack capsule"),
+    "dict": Kind(lambda: {"w": 1}, Raises(TypeError, r"must be a torch\.Tensor|DLPack capsule"),
                  read=Raises(TypeError, "dict"), model=RaisesOrSkips()),
+    # ---- tensors without plain memory of their own (no DLPack export: no _C cell)
+    "nested": Kind(nested, Raises(TypeError, "nested tensor"), model=RaisesOrSkips(), capsule=False),
+    "sparse CSR": Kind(lambda: randn(6, 5).to_sparse_csr(), Raises(TypeError, "layout torch.sparse_csr"),
+                       model=RaisesOrSkips(), capsule=False),
+    "FakeTensor": Kind(fake, Raises(TypeError, "FakeTensor"), model=RaisesOrSkips(), capsule=False),
+    "wrapper subclass": Kind(lambda: Wrapper(randn(6, 5)), Raises(TypeError, "Wrapper.*__torch_dispatch__"),
+                             model=RaisesOrSkips(), capsule=False, memory=lambda w: w.elem),
+    "UninitializedParameter": Kind(nn.parameter.UninitializedParameter, Raises(ValueError, "uninitialised"),
+                                   model=RaisesOrSkips(), capsule=False),
 }
 
 # ------------------------------------------------------------- entry points
@@ -247,6 +284,12 @@ STABILIZERS = {
     "stabilize_strength": lambda w: parewire.stabilize_strength(nn.init.normal_, w, K=3),
 }
 ONE_PASS = {"rewiring_np", "rewiring_torch"}
+PUBLIC = {  # how the public entry points' errors begin: "<function>: <parameter>"
+    "pa_rewire_": "pa_rewire_: tensor", "pa_rewire_(fast)": "pa_rewire_: tensor",
+    **{name: f"{name}: weights" for name in ("PA_rewiring_np", "PA_rewiring_torch", "rewiring_np", "rewiring_torch")},
+    "strength_stats": "strength_stats: tensor",
+    "stabilize_strength_": "stabilize_strength_: tensor", "stabilize_strength": "stabilize_strength: weights",
+}
 
 
 def expectation(kind: Kind, entry: str) -> Any:
@@ -288,7 +331,8 @@ def logical(w: Any) -> np.ndarray:
 
 def rewirable_dtype(w: Any) -> bool:
     if isinstance(w, torch.Tensor):
-        return w.dtype in _bridge.TORCH_DTYPES and not w.is_meta and w.layout == torch.strided
+        plain = type(w) in (torch.Tensor, nn.Parameter) and not w.is_nested
+        return plain and w.dtype in _bridge.TORCH_DTYPES and not w.is_meta and w.layout == torch.strided
     return isinstance(w, np.ndarray) and w.dtype in _bridge.NUMPY_DTYPES
 
 
@@ -328,7 +372,7 @@ def check_works(entry: str, kind: Kind, w: Any, before_values: np.ndarray, resul
 def test_bad_input_matrix(kname, entry):
     kind = KINDS[kname]
     w = kind.make()
-    snapshot = storage_bytes(w)
+    snapshot = storage_bytes(kind.memory(w))
     before_values = logical(w) if rewirable_dtype(w) else None
     exp = expectation(kind, entry)
     call = CALL[entry]
@@ -337,8 +381,10 @@ def test_bad_input_matrix(kname, entry):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # the zero-element warning
         if isinstance(exp, Raises):
-            with pytest.raises(exp.exc, match=exp.match):
+            with pytest.raises(exp.exc, match=exp.match) as raised:
                 call(w)
+            if entry in PUBLIC:  # says which function and which of its parameters
+                assert str(raised.value).startswith(PUBLIC[entry]), str(raised.value)
             unchanged = True
         elif isinstance(exp, RaisesOrSkips):
             try:
@@ -354,9 +400,64 @@ def test_bad_input_matrix(kname, entry):
                 unchanged = entry in READERS
 
     if unchanged and snapshot is not None:
-        assert storage_bytes(w) == snapshot, "the caller's memory changed"
+        assert storage_bytes(kind.memory(w)) == snapshot, "the caller's memory changed"
     if requires_grad is not None:
         assert w.requires_grad == requires_grad
+
+
+# ------------------------------------- inside torch.func transforms, DTensor
+
+PUBLIC_CALLS = {name: CALL[name] for name in PUBLIC}
+
+
+@pytest.mark.parametrize("transform", ["vmap", "grad"])
+@pytest.mark.parametrize("entry", list(PUBLIC_CALLS))
+def test_tensors_inside_func_transforms_are_refused_by_name(entry, transform):
+    """Before: "Cannot access data pointer of Tensor that doesn't have storage"."""
+    func = pytest.importorskip("torch.func")
+    w = randn(3, 6, 5) if transform == "vmap" else randn(6, 5)
+    snap = storage_bytes(w)
+
+    def body(x):
+        PUBLIC_CALLS[entry](x)
+        return x.sum()
+
+    with pytest.raises(TypeError, match=r"torch\.func transform .*outside the transform") as raised:
+        (func.vmap(body) if transform == "vmap" else func.grad(body))(w)
+    assert str(raised.value).startswith(PUBLIC[entry])
+    assert storage_bytes(w) == snap
+
+
+@pytest.fixture
+def one_rank_mesh():
+    dist = pytest.importorskip("torch.distributed")
+    if not dist.is_available() or dist.is_initialized():
+        pytest.skip("needs torch.distributed, not already initialised")
+    try:
+        from torch.distributed.device_mesh import init_device_mesh
+    except ImportError:
+        pytest.skip("this torch has no DeviceMesh")
+    dist.init_process_group("gloo", store=dist.HashStore(), rank=0, world_size=1)
+    try:
+        yield init_device_mesh("cpu", (1,))
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.parametrize("entry", list(PUBLIC_CALLS))
+def test_dtensors_are_refused_with_a_pointer_to_rewire_model(entry, one_rank_mesh):
+    try:
+        from torch.distributed.tensor import Shard, distribute_tensor
+    except ImportError:
+        from torch.distributed._tensor import Shard, distribute_tensor
+    local = randn(6, 5)
+    snap = storage_bytes(local)
+    d = distribute_tensor(local.clone(), one_rank_mesh, [Shard(0)])
+    before = d.to_local().clone()
+    with pytest.raises(TypeError, match=r"DTensor.*rewire_model\(\.\.\., group=\.\.\.\)") as raised:
+        PUBLIC_CALLS[entry](d)
+    assert str(raised.value).startswith(PUBLIC[entry])
+    assert torch.equal(d.to_local(), before) and storage_bytes(local) == snap
 
 
 # ------------------------------------------------------ capsule-only kinds
