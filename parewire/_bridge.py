@@ -45,7 +45,7 @@ def _in_func_transform(w: torch.Tensor) -> bool:
     return bool(wrapped is not None and wrapped(w))
 
 
-def _check_torch(w: torch.Tensor, fn: str, arg: Optional[str]) -> None:
+def _check_torch(w: torch.Tensor, fn: str, arg: Optional[str], accept_dtensor: bool) -> None:
     what = _subject(fn, arg)
     # Kinds whose attributes (shape, layout, data) raise torch internals are named first.
     if isinstance(w, nn.parameter.UninitializedTensorMixin):
@@ -60,9 +60,10 @@ def _check_torch(w: torch.Tensor, fn: str, arg: Optional[str]) -> None:
     if "FakeTensor" in names:
         raise TypeError(f"{what} is a FakeTensor and has no values; rewire the real tensor, outside FakeTensorMode")
     if "DTensor" in names:
-        raise TypeError(f"{what} is a DTensor (its values are spread over ranks); "
-                        "use rewire_model(..., group=...) to rewire a sharded model")
-    if _dispatches_itself(w):
+        if not accept_dtensor:
+            raise TypeError(f"{what} is a DTensor (its values are spread over ranks); "
+                            "use rewire_model(..., group=...) to rewire a sharded model")
+    elif _dispatches_itself(w):
         raise TypeError(f"{what} is a {type(w).__name__}, a tensor subclass that dispatches its own "
                         "operations (__torch_dispatch__), so its values need not be in its own memory; "
                         "pass the plain tensor that holds them")
@@ -86,13 +87,15 @@ def _check_ndim(w: Any, fn: str, arg: Optional[str]) -> None:
         raise ValueError(f"{_subject(fn, arg)} must have 2 or more dimensions, got shape {tuple(w.shape)}")
 
 
-def check_weights(w: Any, fn: str, arg: Optional[str] = None) -> None:
+def check_weights(w: Any, fn: str, arg: Optional[str] = None, *, accept_dtensor: bool = True) -> None:
     """Raise TypeError / ValueError if the kernels cannot rewire ``w`` in place.
 
     Messages start with ``fn`` and, when given, the parameter's name ``arg``
-    (``"pa_rewire_: tensor must be ..."``)."""
+    (``"pa_rewire_: tensor must be ..."``).  A DTensor passes (its dtype and
+    shape are checked) unless ``accept_dtensor`` is False: the model layer
+    gathers it into a plain tensor first; the tensor-level functions cannot."""
     if isinstance(w, torch.Tensor):
-        _check_torch(w, fn, arg)
+        _check_torch(w, fn, arg, accept_dtensor)
     elif isinstance(w, np.ndarray):
         _check_numpy(w, fn, arg)
         if not w.flags.writeable:
@@ -103,11 +106,11 @@ def check_weights(w: Any, fn: str, arg: Optional[str] = None) -> None:
     _check_ndim(w, fn, arg)
 
 
-def check_readable(w: Any, fn: str, arg: Optional[str] = None) -> None:
+def check_readable(w: Any, fn: str, arg: Optional[str] = None, *, accept_dtensor: bool = True) -> None:
     """Like :func:`check_weights` for functions that only read ``w``: read-only
     arrays and overlapping views are fine; other DLPack producers are passed on."""
     if isinstance(w, torch.Tensor):
-        _check_torch(w, fn, arg)
+        _check_torch(w, fn, arg, accept_dtensor)
     elif isinstance(w, np.ndarray):
         _check_numpy(w, fn, arg)
     elif not hasattr(w, "__dlpack__") or not hasattr(w, "ndim") or not hasattr(w, "shape"):

@@ -91,7 +91,7 @@ def pa_rewire_(
         distribution of two independent passes.
     """
     fn = "pa_rewire_"
-    _bridge.check_weights(tensor, fn, "tensor")
+    _bridge.check_weights(tensor, fn, "tensor", accept_dtensor=False)
     code = sampler_code(sampler, fn)
     check_seed(seed, fn)
     if _is_empty(tensor, fn):
@@ -142,7 +142,7 @@ def strength_stats(tensor: Any) -> StrengthStats:
         3.0
     """
     fn = "strength_stats"
-    _bridge.check_readable(tensor, fn, "tensor")
+    _bridge.check_readable(tensor, fn, "tensor", accept_dtensor=False)
     return StrengthStats(*_bridge.strength_stats(tensor, fn=fn, arg="tensor"))
 
 
@@ -209,7 +209,7 @@ def _stabilize(tensor: Any, initializer: Any, trials: Any, fn: str, names: Tuple
         raise ValueError(f"{fn}: {count} must be a positive int, got {trials}")
     if trials > sys.maxsize:
         raise ValueError(f"{fn}: {count}={trials} is too large (at most {sys.maxsize})")
-    _bridge.check_weights(tensor, fn, arg)
+    _bridge.check_weights(tensor, fn, arg, accept_dtensor=False)
     if _is_empty(tensor, fn):
         return tensor
     if tensor.is_inference() and not torch.is_inference_mode_enabled():

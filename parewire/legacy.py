@@ -54,7 +54,7 @@ def _legacy_seed(seed: Any, fn: str) -> Tuple[SeedWords, bool, Optional[np.rando
 
 
 def _run(weights: Any, seed: Any, passes: int, fn: str) -> Any:
-    _bridge.check_weights(weights, fn, "weights")
+    _bridge.check_weights(weights, fn, "weights", accept_dtensor=False)
     words, reseed, bitgen = _legacy_seed(seed, fn)
     if _is_empty(weights, fn):
         return weights
