@@ -11,7 +11,7 @@ from typing import Any, Callable, Literal, NamedTuple, Optional, Tuple, TypeVar
 import torch
 
 from . import _bridge, _C
-from .seeding import check_seed, resolve_seed, seed_words
+from .seeding import check_generator, check_seed, resolve_seed, seed_words
 
 __all__ = ["SAMPLERS", "StrengthStats", "pa_rewire_", "strength_stats", "stabilize_strength_"]
 
@@ -62,12 +62,14 @@ def pa_rewire_(
         tensor: an n-dimensional ``torch.Tensor`` or ``numpy.ndarray``
             (n >= 2) of float32, float64, float16 or bfloat16, on any device.
         seed: an int seed; ``seed=s`` with ``sampler="numpy"`` reproduces the
-            authors' ``PA_rewiring_np(tensor, s)`` bit for bit.  ``None``
-            draws a seed from ``generator``.
+            authors' ``PA_rewiring_np(tensor, s)`` (see the note on signed
+            zeros).  ``None`` derives a seed from the state of ``generator``
+            without drawing from it.
         sampler: ``"numpy"`` (bit-compatible with the reference) or
             ``"fast"`` (same distribution, different random numbers, faster).
-        generator: the torch Generator to draw a seed from when ``seed`` is
-            None (default: None, torch's default generator).
+        generator: the torch Generator whose state gives the seed when
+            ``seed`` is None (default: None, torch's default generator); it
+            is read, never advanced.
 
     Returns:
         ``tensor``, rewired in place (same object, shape, dtype, device and
@@ -82,22 +84,44 @@ def pa_rewire_(
         On any error the tensor is left exactly as it was.
 
     Note:
-        With ``sampler="numpy"`` both passes restart from ``seed``, as the
-        reference does, so the row and column passes reuse the same random
-        numbers (this is what makes the result bit-identical).  The
-        ``"fast"`` sampler's column pass continues the row pass's stream
-        instead, so its two passes are independent: each pass has the same
-        distribution as the reference's, and the whole result has the
+        With a ``seed`` and ``sampler="numpy"`` both passes restart from
+        ``seed``, as the reference does, so the row and column passes reuse
+        the same random numbers (this is what makes the result identical to
+        the reference's).  Otherwise (the ``"fast"`` sampler, or no seed)
+        the column pass continues the row pass's stream, so the two passes
+        are independent, as in the reference's unseeded call: each pass has
+        the reference's distribution, and the whole result has the
         distribution of two independent passes.
+
+    Note:
+        Without a seed, nothing is drawn from torch's random streams: the
+        seed is derived from the generator's current state (see
+        ``docs/seeds.md``), so ``torch.manual_seed`` makes the call
+        reproducible, a baseline and a rewired run from the same seed see the
+        same random numbers everywhere else, and a second call at an
+        unchanged state gets another seed.
+
+    Note:
+        Identical to the reference means bit for bit, up to the sign of
+        zeros: values that compare equal but differ in bits (``+0.0`` and
+        ``-0.0``) may land in each other's places, because the reference's
+        ``np.sort`` leaves the order of equal keys unspecified (it differs
+        between numpy builds and sort kinds).  Every value, and the multiset
+        of bit patterns, is the same.
     """
     fn = "pa_rewire_"
     _bridge.check_weights(tensor, fn, "tensor", accept_dtensor=False)
     code = sampler_code(sampler, fn)
     check_seed(seed, fn)
+    check_generator(generator, fn)
     if _is_empty(tensor, fn):
         return tensor
     words = seed_words(resolve_seed(seed, generator, fn))
-    _bridge.rewire(tensor, words, passes=2, sampler=code, reseed=code == _C.SAMPLER_NUMPY, fn=fn, arg="tensor")
+    # Only a given seed with the numpy sampler restarts the column pass from
+    # the seed (the reference's coupling, for its exact result); otherwise
+    # the column pass continues the stream, so the passes are independent.
+    reseed = seed is not None and code == _C.SAMPLER_NUMPY
+    _bridge.rewire(tensor, words, passes=2, sampler=code, reseed=reseed, fn=fn, arg="tensor")
     return tensor
 
 

@@ -174,6 +174,38 @@ def test_reference_compatible_passes_are_coupled(name):
     assert p < ALPHA, f"expected pa_rewire_(numpy) over {name} to differ from independent passes: p = {p:.2e}"
 
 
+UNSEEDED = {
+    "PA_rewiring_np": lambda t: parewire.PA_rewiring_np(t),
+    "pa_rewire_": lambda t: parewire.pa_rewire_(t),
+}
+
+
+N_UNSEEDED = 20_000  # a public call costs ~0.1 ms; the coupled passes fail at chi-square ~ 10^4
+
+
+def draw_unseeded(entry: str) -> collections.Counter:
+    """Counts of each output of unseeded calls in a row on the 3x3 matrix (all
+    at one state of torch's generator, which must tell them apart)."""
+    base = torch.tensor(MATRICES["3x3"], dtype=torch.float32)
+    counts: collections.Counter = collections.Counter()
+    with torch.random.fork_rng():
+        torch.manual_seed(20240)
+        for _ in range(N_UNSEEDED):
+            t = base.clone()
+            UNSEEDED[entry](t)
+            counts[t.numpy().tobytes()] += 1
+    return counts
+
+
+@pytest.mark.parametrize("entry", sorted(UNSEEDED))
+def test_unseeded_calls_have_independent_passes(entry):
+    """The reference's unseeded call draws fresh entropy for each pass, so its
+    passes are independent; unseeded calls here must have that distribution.
+    Before: one seed for both passes (coupled), rejected with p ~ 0."""
+    p = goodness_of_fit_p(draw_unseeded(entry), exact("3x3", "independent"))
+    assert p > ALPHA, f"unseeded {entry} vs the exact independent-pass distribution: p = {p:.2e}"
+
+
 def test_pa_rewire_outputs_stay_in_the_support():
     """Whatever the coupling between passes, every output is one the algorithm can produce."""
     for name in MATRICES:
