@@ -174,10 +174,17 @@ def _bump_version(w: Any) -> None:
     """Tell autograd that ``w`` changed in place (as ``nn.init`` does under
     ``no_grad``), so a graph that saved it fails loudly instead of computing
     wrong gradients.  The kernels write through DLPack, which autograd cannot see."""
-    if isinstance(w, torch.Tensor) and not w.is_inference():
-        increment = getattr(getattr(torch.autograd, "graph", None), "increment_version", None)
-        if increment is not None:
-            increment(w)
+    if not isinstance(w, torch.Tensor) or w.is_inference():
+        return
+    increment = getattr(getattr(torch.autograd, "graph", None), "increment_version", None)
+    if increment is not None:
+        increment(w)
+        return
+    # torch < 2.1 has no increment_version.  An in-place op under no_grad
+    # bumps the version and records nothing; copying the tensor onto itself
+    # is one that cannot change a bit (not even -0.0 or a NaN payload).
+    with torch.no_grad():
+        w.copy_(w)
 
 
 def rewire(w: Any, seed: SeedWords, *, passes: int, sampler: int, reseed: bool = True,

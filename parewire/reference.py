@@ -39,7 +39,9 @@ def pa_rewire(weights: np.ndarray, seed) -> np.ndarray:
 
     The tensor is viewed as ``(size(0), numel / size(0))``; one pass runs over
     the rows, then one over the columns, each from a fresh generator seeded
-    with ``seed``.
+    with ``seed``.  ``np.sort`` leaves the order of equal values unspecified,
+    so where a row holds both ``+0.0`` and ``-0.0`` their places may differ
+    from the kernels' (and between numpy builds); nothing else can.
     """
     w = np.array(weights, copy=True)
     if w.ndim < 2:
