@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import threading
 import weakref
@@ -54,13 +55,18 @@ def check_generator(generator: Any, fn: str) -> None:
 
 # Per generator: (digest of its state at the last unseeded call, that call's
 # number at this state).  Weak keys: a generator that is gone is forgotten,
-# and a new one starts counting at 0.
+# and a new one starts counting at 0.  Older torches (1.13) cannot weakly
+# reference a Generator: there the table keys by id() and holds the
+# generator itself, so no other generator can take over its id, and keeps
+# the _HELD most recently used ones.
 _seen_lock = threading.Lock()
+_HELD = 256
 _seen: MutableMapping[Any, Tuple[bytes, int]] = weakref.WeakKeyDictionary()
+_held: "collections.OrderedDict[int, torch.Generator]" = collections.OrderedDict()
 try:
     weakref.ref(torch.default_generator)
     _by_id = False
-except TypeError:  # a torch whose Generator takes no weak references: key by id (the digest guards reuse)
+except TypeError:
     _seen, _by_id = {}, True
 
 
@@ -90,6 +96,11 @@ def state_seed(generator: Optional[torch.Generator] = None, fn: str = "parewire"
     g = torch.default_generator if generator is None else generator
     key: Any = id(g) if _by_id else g
     with _seen_lock:
+        if _by_id:
+            _held[key] = g
+            _held.move_to_end(key)
+            if len(_held) > _HELD:
+                _seen.pop(_held.popitem(last=False)[0], None)
         state = g.get_state()
         h = hashlib.blake2b(digest_size=16, person=b"parewire.state")
         h.update(str(g.device.type).encode())
@@ -97,8 +108,6 @@ def state_seed(generator: Optional[torch.Generator] = None, fn: str = "parewire"
         digest = h.digest()
         last = _seen.get(key)
         k = last[1] + 1 if last is not None and last[0] == digest else 0
-        if _by_id and len(_seen) > 4096:
-            _seen.clear()
         _seen[key] = (digest, k)
     out = hashlib.blake2b(digest + k.to_bytes(8, "little"), digest_size=8, person=b"parewire.seed")
     return int.from_bytes(out.digest(), "little")
