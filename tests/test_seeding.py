@@ -234,3 +234,17 @@ def test_a_cuda_generator_is_read_not_advanced():
     c = w.clone()
     parewire.pa_rewire_(c, generator=g)
     assert not torch.equal(a, c)
+
+
+def test_the_examples_in_docs_seeds_md_run():
+    import pathlib
+    import re
+
+    page = pathlib.Path(__file__).resolve().parent.parent / "docs" / "seeds.md"
+    if not page.exists():
+        pytest.skip("run from the source tree (docs/ is not installed)")
+    blocks = re.findall(r"```python\n(.*?)```", page.read_text(), re.S)
+    assert len(blocks) >= 3
+    with torch.random.fork_rng():
+        for code in blocks:
+            exec(compile(code, str(page), "exec"), {})
