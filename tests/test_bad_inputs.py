@@ -128,6 +128,12 @@ def nested():
         return torch.nested.nested_tensor([randn(3, 5), randn(2, 5)])
 
 
+def sparse_csr():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "sparse CSR support is in beta"
+        return randn(6, 5).to_sparse_csr()
+
+
 def fake():
     from torch._subclasses.fake_tensor import FakeTensorMode
 
@@ -243,7 +249,7 @@ KINDS: Dict[str, Kind] = {
                  read=Raises(TypeError, "dict"), model=RaisesOrSkips()),
     # ---- tensors without plain memory of their own (no DLPack export: no _C cell)
     "nested": Kind(nested, Raises(TypeError, "nested tensor"), model=RaisesOrSkips(), capsule=False),
-    "sparse CSR": Kind(lambda: randn(6, 5).to_sparse_csr(), Raises(TypeError, "layout torch.sparse_csr"),
+    "sparse CSR": Kind(sparse_csr, Raises(TypeError, "layout torch.sparse_csr"),
                        model=RaisesOrSkips(), capsule=False),
     "FakeTensor": Kind(fake, Raises(TypeError, "FakeTensor"), model=RaisesOrSkips(), capsule=False),
     "wrapper subclass": Kind(lambda: Wrapper(randn(6, 5)), Raises(TypeError, "Wrapper.*__torch_dispatch__"),
