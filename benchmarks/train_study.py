@@ -3,14 +3,20 @@
 Three arms per initialisation seed, everything else identical:
 
   baseline  PyTorch's default initialisation of every layer
-  PA        the same weights, PA-rewired (pa_rewire_, numpy sampler)
+  PA        the same weights, then the seed README's unseeded drop-in loop:
+            PA_rewiring_np(m.weight) for every Linear/Conv layer
   stab+PA   every Linear/Conv weight re-drawn by stabilize_strength_ (K=100,
-            PyTorch's default initializer), then PA-rewired
+            PyTorch's default initializer, from a private generator), then
+            PA-rewired (pa_rewire_, numpy sampler, a seed per layer)
 
 For seed s the three arms start from the same torch.manual_seed(s) model
-(biases identical), see the training data in the same order (a generator
-seeded with s) and train with the same optimiser settings, so each seed
-gives a paired comparison.  The data: sklearn.datasets.load_digits (1797
+(biases identical) and then draw the order of the training data from
+torch's global generator, as a plain training script does.  The arms are
+paired: unseeded parewire calls derive their seeds from the generator's
+state without advancing it, so every arm sees the same data order; the
+study checks this (identical weights before rewiring and identical global
+generator state after it, for every model and seed) and says so in its
+results.  The data: sklearn.datasets.load_digits (1797
 8x8 images, shipped inside scikit-learn, nothing downloaded), one fixed
 stratified 70/30 train/test split.  The settings (SGD lr 0.01, momentum
 0.9, batch 32, 20 epochs) were chosen before the first run and not tuned.
@@ -23,6 +29,8 @@ Usage (one command; prints the table, writes benchmarks/results/train_study.{jso
 from __future__ import annotations
 
 import argparse
+import functools
+import hashlib
 import math
 import os
 import pathlib
@@ -57,9 +65,9 @@ def build(kind: str) -> nn.Module:
         nn.Flatten(), nn.Linear(32 * 4 * 4, 64), nn.ReLU(), nn.Linear(64, 10))
 
 
-def default_init(w: torch.Tensor) -> None:
+def default_init(w: torch.Tensor, generator: torch.Generator | None = None) -> None:
     """What nn.Linear / nn.Conv2d.reset_parameters do to the weight."""
-    nn.init.kaiming_uniform_(w, a=math.sqrt(5))
+    nn.init.kaiming_uniform_(w, a=math.sqrt(5), generator=generator)
 
 
 _DATA = None
@@ -81,15 +89,25 @@ def data():
 
 
 def initialise(model: nn.Module, arm: str, seed: int) -> None:
+    """Everything but the baseline's default initialisation; draws nothing
+    from torch's global generator."""
     layers = [m for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv2d))]
     with torch.no_grad():
         for i, m in enumerate(layers):
-            layer_seed = seed * 1000 + i
-            if arm == "stab+PA":
-                torch.manual_seed(10_000_000 + layer_seed)
-                parewire.stabilize_strength_(m.weight, default_init, K)
-            if arm in ("PA", "stab+PA"):
+            if arm == "PA":
+                parewire.PA_rewiring_np(m.weight)  # the seed README's loop: unseeded
+            elif arm == "stab+PA":
+                layer_seed = seed * 1000 + i
+                g = torch.Generator().manual_seed(10_000_000 + layer_seed)
+                parewire.stabilize_strength_(m.weight, functools.partial(default_init, generator=g), K)
                 parewire.pa_rewire_(m.weight, seed=layer_seed, sampler="numpy")
+
+
+def fingerprint(*tensors: torch.Tensor) -> str:
+    h = hashlib.blake2b(digest_size=8)
+    for t in tensors:
+        h.update(t.detach().contiguous().numpy().tobytes())
+    return h.hexdigest()
 
 
 def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
@@ -107,17 +125,18 @@ def run(task: tuple[str, int, str]) -> dict:
     xtr, ytr, xte, yte = data()
     torch.manual_seed(seed)
     model = build(kind)
+    before = fingerprint(*model.parameters())
     initialise(model, arm, seed)
+    pairing = [before, fingerprint(torch.get_rng_state())]
     stat = {}
     for name, m in model.named_modules():
         if isinstance(m, (nn.Linear, nn.Conv2d)):
             s = parewire.strength_stats(m.weight.detach())
             stat[name] = [math.sqrt(s.in_var), math.sqrt(s.out_var)]
     opt = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
-    order = torch.Generator().manual_seed(seed)
     test_acc, train_loss = [], []
     for _ in range(EPOCHS):
-        perm = torch.randperm(len(xtr), generator=order)
+        perm = torch.randperm(len(xtr))  # torch's global generator, paired across arms
         total = 0.0
         for i in range(0, len(xtr), BATCH):
             idx = perm[i:i + BATCH]
@@ -129,7 +148,8 @@ def run(task: tuple[str, int, str]) -> dict:
         train_loss.append(total / len(xtr))
         test_acc.append(accuracy(model, xte, yte))
     return {"model": kind, "seed": seed, "arm": arm, "test_acc": test_acc, "train_loss": train_loss,
-            "strength_std": stat, "seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - c0}
+            "strength_std": stat, "pairing": pairing, "seconds": time.perf_counter() - t0,
+            "cpu_seconds": time.process_time() - c0}
 
 
 def machine() -> dict:
@@ -167,6 +187,11 @@ def main() -> None:
 
     res = {(r["model"], r["arm"], r["seed"]): r for r in done}
     seeds = range(args.seeds)
+    unpaired = [(kind, s) for kind in MODELS for s in seeds
+                if len({tuple(res[kind, arm, s]["pairing"]) for arm in ARMS}) != 1]
+    if unpaired:
+        raise SystemExit(f"the arms are not paired for {unpaired}: different weights before rewiring "
+                         "or a different torch generator state after it")
     metrics = {"final": lambda r: r["test_acc"][-1], "epoch 1": lambda r: r["test_acc"][0]}
     summary, comparisons = [], []
     for kind in MODELS:
@@ -207,9 +232,15 @@ def main() -> None:
         f"Data: load_digits, fixed stratified split {len(data()[1])} train / {n_test} test (one test image = "
         f"{100 / n_test:.2f} points). MLP 64-128-128-10, CNN conv16-conv32-pool-fc64-fc10 (ReLU). "
         f"SGD lr {LR}, momentum {MOMENTUM}, batch {BATCH}, {EPOCHS} epochs, no augmentation. "
-        f"{args.seeds} seeds per arm; seed s fixes the initial model and the data order for all three arms. "
-        "PA = pa_rewire_ (numpy sampler) on every Linear/Conv weight; "
-        f"stab+PA = stabilize_strength_ (K={K}, default init) then PA.",
+        f"{args.seeds} seeds per arm; torch.manual_seed(s) fixes the initial model, and the data order is drawn "
+        "from torch's global generator after initialisation. "
+        "PA = the seed README's unseeded loop, PA_rewiring_np(m.weight) on every Linear/Conv weight; "
+        f"stab+PA = stabilize_strength_ (K={K}, default init, private generator) then pa_rewire_ (a seed per "
+        "layer).",
+        "",
+        "The arms are paired: for every model and seed, all three arms had bit-identical weights before "
+        "rewiring and the same global generator state after it (checked by this script), so they saw the "
+        "same data order: the unseeded rewiring left torch's random stream as it found it.",
         "",
         "## Test accuracy (%), mean ± std over seeds",
         "",

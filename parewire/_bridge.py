@@ -14,59 +14,124 @@ from typing import Any, Iterator, Optional, Tuple
 
 import numpy as np
 import torch
+from torch import nn
 
 from . import _C
-
-SeedWords = Tuple[int, int, int, int]
+from .seeding import SeedWords
 
 TORCH_DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
 NUMPY_DTYPES = (np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.float16))
 
 
-def _check_torch(w: torch.Tensor, fn: str) -> None:
+def _subject(fn: str, arg: Optional[str]) -> str:
+    """How messages name the value: ``"pa_rewire_: tensor"``, or ``fn`` alone
+    when it already names it (``"rewire_model: parameter '0.weight'"``)."""
+    return f"{fn}: {arg}" if arg else fn
+
+
+def _class_names(w: Any) -> Tuple[str, ...]:
+    return tuple(c.__name__ for c in type(w).__mro__)
+
+
+def _dispatches_itself(w: torch.Tensor) -> bool:
+    """A tensor subclass with its own ``__torch_dispatch__`` (wrapper
+    subclasses such as FakeTensor and DTensor): its values need not live in
+    its own memory, which is all the kernels can see."""
+    return any("__torch_dispatch__" in vars(c) for c in type(w).__mro__ if c is not torch.Tensor)
+
+
+def _in_func_transform(w: torch.Tensor) -> bool:
+    functorch = getattr(torch._C, "_functorch", None)
+    wrapped = getattr(functorch, "is_functorch_wrapped_tensor", None)
+    return bool(wrapped is not None and wrapped(w))
+
+
+def _check_torch(w: torch.Tensor, fn: str, arg: Optional[str], accept_dtensor: bool) -> None:
+    what = _subject(fn, arg)
+    # Kinds whose attributes (shape, layout, data) raise torch internals are named first.
+    if isinstance(w, nn.parameter.UninitializedTensorMixin):
+        raise ValueError(f"{what} is an uninitialised (lazy) parameter and has no values yet; "
+                         "run a forward pass (or materialize()) first")
+    if w.is_nested:
+        raise TypeError(f"{what} is a nested tensor; rewire its tensors one by one (tensor.unbind())")
+    if _in_func_transform(w):
+        raise TypeError(f"{what} is a tensor inside a torch.func transform (vmap, grad, ...), which has no "
+                        "memory of its own; call parewire outside the transform")
+    names = _class_names(w)
+    if "FakeTensor" in names:
+        raise TypeError(f"{what} is a FakeTensor and has no values; rewire the real tensor, outside FakeTensorMode")
+    if "DTensor" in names:
+        if not accept_dtensor:
+            raise TypeError(f"{what} is a DTensor (its values are spread over ranks); "
+                            "use rewire_model(..., group=...) to rewire a sharded model")
+    elif _dispatches_itself(w):
+        raise TypeError(f"{what} is a {type(w).__name__}, a tensor subclass that dispatches its own "
+                        "operations (__torch_dispatch__), so its values need not be in its own memory; "
+                        "pass the plain tensor that holds them")
     if w.layout != torch.strided:
-        raise TypeError(f"{fn}: expected a dense (strided) tensor, got layout {w.layout}")
+        raise TypeError(f"{what} must be a dense (strided) tensor, got layout {w.layout}; "
+                        "rewire tensor.to_dense() and convert the result back")
     if w.dtype not in TORCH_DTYPES:
-        raise TypeError(
-            f"{fn}: expected a floating tensor (float32, float64, float16 or bfloat16), got {w.dtype}"
-        )
+        raise TypeError(f"{what} must be a floating tensor (float32, float64, float16 or bfloat16), got {w.dtype}")
     if w.is_meta:
-        raise ValueError(f"{fn}: a meta tensor has no values; materialise it first (to_empty + init)")
+        raise ValueError(f"{what} is a meta tensor and has no values; materialise it first (to_empty + init)")
 
 
-def _check_numpy(w: np.ndarray, fn: str) -> None:
+def _check_numpy(w: np.ndarray, fn: str, arg: Optional[str]) -> None:
     if w.dtype not in NUMPY_DTYPES:
-        raise TypeError(f"{fn}: expected a float16, float32 or float64 array in native byte order, got {w.dtype}")
+        raise TypeError(f"{_subject(fn, arg)} must be a float16, float32 or float64 array in native byte order, "
+                        f"got {w.dtype}")
 
 
-def _check_ndim(w: Any, fn: str) -> None:
+def _check_ndim(w: Any, fn: str, arg: Optional[str]) -> None:
     if w.ndim < 2:
-        raise ValueError(f"{fn}: only tensors with 2 or more dimensions are supported, got shape {tuple(w.shape)}")
+        raise ValueError(f"{_subject(fn, arg)} must have 2 or more dimensions, got shape {tuple(w.shape)}")
 
 
-def check_weights(w: Any, fn: str) -> None:
-    """Raise TypeError / ValueError if the kernels cannot rewire ``w`` in place."""
+def check_weights(w: Any, fn: str, arg: Optional[str] = None, *, accept_dtensor: bool = True) -> None:
+    """Raise TypeError / ValueError if the kernels cannot rewire ``w`` in place.
+
+    Messages start with ``fn`` and, when given, the parameter's name ``arg``
+    (``"pa_rewire_: tensor must be ..."``).  A DTensor passes (its dtype and
+    shape are checked) unless ``accept_dtensor`` is False: the model layer
+    gathers it into a plain tensor first; the tensor-level functions cannot."""
     if isinstance(w, torch.Tensor):
-        _check_torch(w, fn)
+        _check_torch(w, fn, arg, accept_dtensor)
     elif isinstance(w, np.ndarray):
-        _check_numpy(w, fn)
+        _check_numpy(w, fn, arg)
         if not w.flags.writeable:
-            raise ValueError(f"{fn}: the array is read-only; rewiring writes in place")
+            raise ValueError(f"{_subject(fn, arg)} is a read-only array; rewiring writes in place "
+                             "(pass a writeable copy)")
     else:
-        raise TypeError(f"{fn}: expected a torch.Tensor or numpy.ndarray, got {type(w).__name__}")
-    _check_ndim(w, fn)
+        raise TypeError(f"{_subject(fn, arg)} must be a torch.Tensor or numpy.ndarray, got {type(w).__name__}")
+    _check_ndim(w, fn, arg)
 
 
-def check_readable(w: Any, fn: str) -> None:
+def check_readable(w: Any, fn: str, arg: Optional[str] = None, *, accept_dtensor: bool = True) -> None:
     """Like :func:`check_weights` for functions that only read ``w``: read-only
     arrays and overlapping views are fine; other DLPack producers are passed on."""
     if isinstance(w, torch.Tensor):
-        _check_torch(w, fn)
+        _check_torch(w, fn, arg, accept_dtensor)
     elif isinstance(w, np.ndarray):
-        _check_numpy(w, fn)
+        _check_numpy(w, fn, arg)
     elif not hasattr(w, "__dlpack__") or not hasattr(w, "ndim") or not hasattr(w, "shape"):
-        raise TypeError(f"{fn}: expected a torch.Tensor or numpy.ndarray, got {type(w).__name__}")
-    _check_ndim(w, fn)
+        raise TypeError(f"{_subject(fn, arg)} must be a torch.Tensor or numpy.ndarray, got {type(w).__name__}")
+    _check_ndim(w, fn, arg)
+
+
+@contextlib.contextmanager
+def _public_errors(fn: Optional[str], arg: Optional[str]) -> Iterator[None]:
+    """Re-raises the binding's errors ("parewire._C.rewire: ...") as
+    "<fn>: <arg>: ..." when ``fn`` is given; the binding's exception stays as
+    the new one's ``__context__``.  Interrupts and other errors pass unchanged."""
+    try:
+        yield
+    except (TypeError, ValueError, OverflowError, MemoryError) as e:
+        msg = str(e)
+        for name in ("parewire._C.rewire", "parewire._C.strength_stats"):
+            if fn and msg.startswith(name + ":"):
+                raise type(e)(_subject(fn, arg) + msg[len(name):]) from None
+        raise
 
 
 def _capsule(x: Any) -> Any:
@@ -110,10 +175,17 @@ def _bump_version(w: Any) -> None:
     """Tell autograd that ``w`` changed in place (as ``nn.init`` does under
     ``no_grad``), so a graph that saved it fails loudly instead of computing
     wrong gradients.  The kernels write through DLPack, which autograd cannot see."""
-    if isinstance(w, torch.Tensor) and not w.is_inference():
-        increment = getattr(getattr(torch.autograd, "graph", None), "increment_version", None)
-        if increment is not None:
-            increment(w)
+    if not isinstance(w, torch.Tensor) or w.is_inference():
+        return
+    increment = getattr(getattr(torch.autograd, "graph", None), "increment_version", None)
+    if increment is not None:
+        increment(w)
+        return
+    # torch < 2.1 has no increment_version.  An in-place op under no_grad
+    # bumps the version and records nothing; copying the tensor onto itself
+    # is one that cannot change a bit (not even -0.0 or a NaN payload).
+    with torch.no_grad():
+        w.copy_(w)
 
 
 class CancelToken:
@@ -140,20 +212,31 @@ class CancelToken:
 
 
 def rewire(
-    w: Any, seed: SeedWords, *, passes: int, sampler: int, reseed: bool = True, cancel: Optional[CancelToken] = None
+    w: Any,
+    seed: SeedWords,
+    *,
+    passes: int,
+    sampler: int,
+    reseed: bool = True,
+    cancel: Optional[CancelToken] = None,
+    fn: Optional[str] = None,
+    arg: Optional[str] = None,
 ) -> SeedWords:
-    """Runs the rewiring kernel on ``w`` in place; returns the final stream state."""
+    """Runs the rewiring kernel on ``w`` in place; returns the final stream state.
+    ``cancel`` stops it within one row when set from another thread.  The
+    binding's errors name the public function ``fn`` and its parameter
+    ``arg`` when given (see :func:`_public_errors`)."""
     extra = {"cancel": cancel.flag} if cancel is not None and cancel.flag is not None else {}
-    with host_view(w, write_back=True) as h:
+    with _public_errors(fn, arg), host_view(w, write_back=True) as h:
         final = _C.rewire(_capsule(h), seed, passes, sampler, reseed, **extra)
     _bump_version(w)
     return final
 
 
-def strength_stats(w: Any, sums: bool = False) -> Tuple[Any, ...]:
+def strength_stats(w: Any, sums: bool = False, fn: Optional[str] = None, arg: Optional[str] = None) -> Tuple[Any, ...]:
     """(rows, cols, row_mean, row_var, col_mean, col_var), plus the row and
-    column sums as float64 arrays when ``sums``."""
-    with host_view(w, write_back=False) as h:
+    column sums as float64 arrays when ``sums``.  Errors as in :func:`rewire`."""
+    with _public_errors(fn, arg), host_view(w, write_back=False) as h:
         try:
             capsule = _capsule(h)
         except BufferError:

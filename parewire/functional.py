@@ -6,12 +6,12 @@ import math
 import operator
 import sys
 import warnings
-from typing import Any, Callable, Literal, NamedTuple, Optional, TypeVar
+from typing import Any, Callable, Literal, NamedTuple, Optional, Tuple, TypeVar
 
 import torch
 
 from . import _bridge, _C
-from .seeding import check_seed, resolve_seed, seed_words
+from .seeding import check_generator, check_seed, resolve_seed, seed_words
 
 __all__ = ["SAMPLERS", "StrengthStats", "pa_rewire_", "strength_stats", "stabilize_strength_"]
 
@@ -62,12 +62,14 @@ def pa_rewire_(
         tensor: an n-dimensional ``torch.Tensor`` or ``numpy.ndarray``
             (n >= 2) of float32, float64, float16 or bfloat16, on any device.
         seed: an int seed; ``seed=s`` with ``sampler="numpy"`` reproduces the
-            authors' ``PA_rewiring_np(tensor, s)`` bit for bit.  ``None``
-            draws a seed from ``generator``.
+            authors' ``PA_rewiring_np(tensor, s)`` (see the note on signed
+            zeros).  ``None`` derives a seed from the state of ``generator``
+            without drawing from it.
         sampler: ``"numpy"`` (bit-compatible with the reference) or
             ``"fast"`` (same distribution, different random numbers, faster).
-        generator: the torch Generator to draw a seed from when ``seed`` is
-            None (default: None, torch's default generator).
+        generator: the torch Generator whose state gives the seed when
+            ``seed`` is None (default: None, torch's default generator); it
+            is read, never advanced.
 
     Returns:
         ``tensor``, rewired in place (same object, shape, dtype, device and
@@ -82,22 +84,44 @@ def pa_rewire_(
         On any error the tensor is left exactly as it was.
 
     Note:
-        With ``sampler="numpy"`` both passes restart from ``seed``, as the
-        reference does, so the row and column passes reuse the same random
-        numbers (this is what makes the result bit-identical).  The
-        ``"fast"`` sampler's column pass continues the row pass's stream
-        instead, so its two passes are independent: each pass has the same
-        distribution as the reference's, and the whole result has the
+        With a ``seed`` and ``sampler="numpy"`` both passes restart from
+        ``seed``, as the reference does, so the row and column passes reuse
+        the same random numbers (this is what makes the result identical to
+        the reference's).  Otherwise (the ``"fast"`` sampler, or no seed)
+        the column pass continues the row pass's stream, so the two passes
+        are independent, as in the reference's unseeded call: each pass has
+        the reference's distribution, and the whole result has the
         distribution of two independent passes.
+
+    Note:
+        Without a seed, nothing is drawn from torch's random streams: the
+        seed is derived from the generator's current state (see
+        ``docs/seeds.md``), so ``torch.manual_seed`` makes the call
+        reproducible, a baseline and a rewired run from the same seed see the
+        same random numbers everywhere else, and a second call at an
+        unchanged state gets another seed.
+
+    Note:
+        Identical to the reference means bit for bit, up to the sign of
+        zeros: values that compare equal but differ in bits (``+0.0`` and
+        ``-0.0``) may land in each other's places, because the reference's
+        ``np.sort`` leaves the order of equal keys unspecified (it differs
+        between numpy builds and sort kinds).  Every value, and the multiset
+        of bit patterns, is the same.
     """
     fn = "pa_rewire_"
-    _bridge.check_weights(tensor, fn)
+    _bridge.check_weights(tensor, fn, "tensor", accept_dtensor=False)
     code = sampler_code(sampler, fn)
     check_seed(seed, fn)
+    check_generator(generator, fn)
     if _is_empty(tensor, fn):
         return tensor
     words = seed_words(resolve_seed(seed, generator, fn))
-    _bridge.rewire(tensor, words, passes=2, sampler=code, reseed=code == _C.SAMPLER_NUMPY)
+    # Only a given seed with the numpy sampler restarts the column pass from
+    # the seed (the reference's coupling, for its exact result); otherwise
+    # the column pass continues the stream, so the passes are independent.
+    reseed = seed is not None and code == _C.SAMPLER_NUMPY
+    _bridge.rewire(tensor, words, passes=2, sampler=code, reseed=reseed, fn=fn, arg="tensor")
     return tensor
 
 
@@ -119,8 +143,19 @@ class StrengthStats(NamedTuple):
 
     @property
     def score(self) -> float:
-        """The stabilisation score: mean of the two strength variances."""
+        """The mean of the two strength variances: NaN with one row or one
+        column (:func:`stabilize_strength_` then uses the one that exists)."""
         return (self.out_var + self.in_var) / 2.0
+
+
+def _stabilization_score(s: StrengthStats) -> float:
+    """What :func:`stabilize_strength_` minimises: :attr:`StrengthStats.score`,
+    or with one row (one column) the one strength variance that exists."""
+    if s.rows == 1:
+        return s.out_var
+    if s.cols == 1:
+        return s.in_var
+    return s.score
 
 
 def strength_stats(tensor: Any) -> StrengthStats:
@@ -131,8 +166,8 @@ def strength_stats(tensor: Any) -> StrengthStats:
         3.0
     """
     fn = "strength_stats"
-    _bridge.check_readable(tensor, fn)
-    return StrengthStats(*_bridge.strength_stats(tensor))
+    _bridge.check_readable(tensor, fn, "tensor", accept_dtensor=False)
+    return StrengthStats(*_bridge.strength_stats(tensor, fn=fn, arg="tensor"))
 
 
 def stabilize_strength_(
@@ -147,10 +182,9 @@ def stabilize_strength_(
         \tfrac12\left(\operatorname{Var}(\text{column sums}) +
         \operatorname{Var}(\text{row sums})\right)
 
-    (strictly lower wins, so among equal scores the first stays).  The
-    initializer always sees the tensor in its own shape.  If it raises, or
-    replaces the tensor's storage, shape or dtype, the original values are
-    restored and the error propagates.
+    (strictly lower wins, so among equal scores the first stays; with one
+    row or one column, the one variance that exists).  The initializer
+    always sees the tensor in its own shape.
 
     Args:
         tensor: the weight, any shape with at least 2 dimensions.
@@ -159,28 +193,55 @@ def stabilize_strength_(
 
     Returns:
         ``tensor`` holding the chosen candidate.
+
+    Raises:
+        ValueError: the initializer filled NaN or infinite values in every
+            trial.
+        TypeError: the initializer does not support the tensor's dtype (e.g.
+            ``orthogonal_`` on float16).
+
+    Examples:
+        >>> w = torch.empty(64, 32)
+        >>> parewire.stabilize_strength_(w, nn.init.orthogonal_, trials=10)
+
+    Note:
+        A candidate holding NaN or infinite values is never kept while one
+        with finite values exists; among finite candidates, one whose score
+        is NaN is kept only if no other has a score.  If the initializer
+        raises, or replaces the tensor's storage, shape or dtype, or never
+        gives finite values, the original values are restored before the
+        error propagates.
     """
-    fn = "stabilize_strength"
+    return _stabilize(tensor, initializer, trials, "stabilize_strength_", ("tensor", "trials"))
+
+
+def _stabilize(tensor: Any, initializer: Any, trials: Any, fn: str, names: Tuple[str, str]) -> torch.Tensor:
+    """:func:`stabilize_strength_` under the public name ``fn``, whose tensor
+    and count parameters are called ``names``."""
+    arg, count = names
     if not callable(initializer):
         raise TypeError(f"{fn}: initializer must be callable, got {type(initializer).__name__}")
     if not isinstance(tensor, torch.Tensor):
-        raise TypeError(f"{fn}: expected a torch.Tensor, got {type(tensor).__name__}")
+        raise TypeError(f"{fn}: {arg} must be a torch.Tensor, got {type(tensor).__name__}")
     if isinstance(trials, bool):
-        raise TypeError(f"{fn}: K must be a positive int, got {trials!r}")
+        raise TypeError(f"{fn}: {count} must be a positive int, got {trials!r}")
     try:
         trials = operator.index(trials)  # ints and numpy integers, not floats
     except TypeError:
-        raise TypeError(f"{fn}: K must be a positive int, got {trials!r}") from None
+        raise TypeError(f"{fn}: {count} must be a positive int, got {trials!r}") from None
     if trials < 1:
-        raise ValueError(f"{fn}: K must be a positive int, got {trials}")
+        raise ValueError(f"{fn}: {count} must be a positive int, got {trials}")
     if trials > sys.maxsize:
-        raise ValueError(f"{fn}: K={trials} is too large (at most {sys.maxsize})")
-    _bridge.check_weights(tensor, fn)
+        raise ValueError(f"{fn}: {count}={trials} is too large (at most {sys.maxsize})")
+    _bridge.check_weights(tensor, fn, arg, accept_dtensor=False)
     if _is_empty(tensor, fn):
         return tensor
-    if _has_internal_overlap(tensor):
+    if tensor.is_inference() and not torch.is_inference_mode_enabled():
+        raise ValueError(f"{fn}: {arg} is an inference tensor, which no initializer may fill outside "
+                         "torch.inference_mode(); pass tensor.clone(), or call inside inference_mode")
+    if _bridge.has_internal_overlap(tensor):
         # the best candidate could not be written back faithfully
-        raise ValueError(f"{fn}: the tensor's elements overlap in memory (an expanded or as_strided view); "
+        raise ValueError(f"{fn}: {arg} has elements that overlap in memory (an expanded or as_strided view); "
                          "use a .clone() instead")
 
     shape, dtype, device, ptr = tensor.shape, tensor.dtype, tensor.device, tensor.data_ptr()
@@ -188,19 +249,26 @@ def stabilize_strength_(
         own = tensor.detach()  # the caller's storage, whatever the initializer does
         original = own.clone()
         best = torch.empty_like(original)
-        best_score = math.inf
+        best_rank: Optional[Tuple[int, float]] = None  # (0: has a score, 1: NaN score; the score)
         try:
-            for trial in range(trials):
-                initializer(tensor)
-                if tensor.shape != shape or tensor.dtype != dtype or tensor.device != device or tensor.data_ptr() != ptr:
+            for _ in range(trials):
+                _call_initializer(initializer, tensor, fn, arg)
+                if tensor.shape != shape or tensor.dtype != dtype or tensor.device != device \
+                        or tensor.data_ptr() != ptr:
                     raise RuntimeError(
                         f"{fn}: the initializer replaced the tensor's storage, shape, dtype or device; "
                         "it must fill the tensor in place"
                     )
-                score = strength_stats(tensor).score
-                if trial == 0 or score < best_score:
-                    best_score = score
-                    best.copy_(tensor)
+                if not bool(torch.isfinite(own).all()):
+                    continue  # never kept
+                score = _stabilization_score(strength_stats(own))
+                rank = (1, 0.0) if math.isnan(score) else (0, score)
+                if best_rank is None or rank < best_rank:
+                    best_rank = rank
+                    best.copy_(own)
+            if best_rank is None:
+                raise ValueError(f"{fn}: the initializer filled {arg} with NaN or infinite values in all "
+                                 f"{trials} trials; {arg} is left as it was")
         except BaseException:
             _restore(tensor, own, original, ptr)
             raise
@@ -208,16 +276,20 @@ def stabilize_strength_(
     return tensor
 
 
-def _has_internal_overlap(t: torch.Tensor) -> bool:
-    """Whether two indices of ``t`` share memory (exact; torch strides are >= 0)."""
-    if t.numel() < 2:
-        return False
-    quick = getattr(torch, "_debug_has_internal_overlap", None)
-    if quick is not None and quick(t) == 0:  # 0: certainly no overlap; 1: overlap; 2: too hard to tell
-        return False
-    span = 1 + sum((n - 1) * st for n, st in zip(t.shape, t.stride()))
-    offsets = torch.arange(span, device="cpu").as_strided(tuple(t.shape), t.stride())
-    return int(torch.unique(offsets).numel()) != t.numel()
+def _call_initializer(initializer: Callable[[torch.Tensor], Any], tensor: torch.Tensor, fn: str, arg: str) -> None:
+    """``initializer(tensor)``; a dtype it does not implement becomes a TypeError that says what to do."""
+    try:
+        initializer(tensor)
+    except (NotImplementedError, RuntimeError) as e:
+        if isinstance(e, RuntimeError) and "not implemented for" not in str(e):
+            raise
+        func = getattr(initializer, "func", initializer)  # functools.partial
+        name = getattr(func, "__name__", None) or type(func).__name__
+        raise TypeError(
+            f"{fn}: the initializer {name} does not support {arg} of dtype {tensor.dtype} on {tensor.device} "
+            f"({e}); initialise a float32 copy instead, e.g. "
+            "lambda t: t.copy_(init(torch.empty_like(t, dtype=torch.float32)))"
+        ) from e
 
 
 def _restore(tensor: torch.Tensor, own: torch.Tensor, original: torch.Tensor, ptr: int) -> None:

@@ -2,7 +2,9 @@
 
 Same names, signatures and return values, so ``import parewire as
 weight_rewiring`` keeps existing code working.  With a truthy int seed the
-results are the reference ``PA_rewiring_np``'s, bit for bit.
+results are the reference ``PA_rewiring_np``'s, bit for bit up to the sign
+of zeros (``+0.0`` and ``-0.0`` may trade places; see
+:func:`parewire.pa_rewire_`).
 
 Differences from the reference, all deliberate:
 
@@ -10,15 +12,23 @@ Differences from the reference, all deliberate:
   like the numpy versions (the reference's torch versions lose precision in
   float32 and so draw different permutations); both names give the numpy
   results.
-* A falsy seed (``False``, ``None``, ``0``) draws the seed from torch's RNG
-  instead of OS entropy, so ``torch.manual_seed`` makes it reproducible.
+* A falsy seed (``False``, ``None``, ``0``) derives the seed from the state
+  of torch's default generator instead of OS entropy, without drawing from
+  it: ``torch.manual_seed`` makes the call reproducible, and the rest of the
+  program sees the same torch random numbers as without the call.  As in the
+  reference's unseeded call, the two passes are independent (the column pass
+  continues the row pass's stream).
+* A numpy ``Generator`` (or ``PCG64``) seed is followed as the reference
+  does (both passes draw from it in turn, and it is advanced); its lock is
+  held meanwhile, so threads sharing one generator get what serial calls get.
 * The tensor is rewired in place and returned as the same object, for any
   device and for float32/float64/float16/bfloat16; bad input raises before
   anything is written.
 * ``stabilize_strength`` calls the initializer on the tensor in its own
-  shape every time, returns it in its original shape, keeps the first
-  candidate when every score is NaN, and restores the weights if the
-  initializer fails.
+  shape every time, returns it in its original shape, never keeps a
+  candidate with NaN or infinite values while a finite one exists, scores
+  one-row and one-column tensors by their one strength variance, and
+  restores the weights if the initializer fails.
 """
 
 from __future__ import annotations
@@ -29,37 +39,49 @@ import numpy as np
 import torch
 
 from . import _bridge, _C
-from .functional import _is_empty, stabilize_strength_
-from .seeding import SeedWords, draw_seed, seed_words, words_from_state
+from .functional import _is_empty, _stabilize
+from .seeding import SeedWords, seed_words, state_seed, words_from_state
 
 __all__ = ["PA_rewiring_np", "PA_rewiring_torch", "rewiring_np", "rewiring_torch", "stabilize_strength"]
 
 
-def _legacy_seed(seed: Any, fn: str) -> Tuple[SeedWords, bool, Optional[np.random.BitGenerator]]:
-    """(words, reseed_each_pass, bit generator to advance) for a reference-style seed."""
+def _legacy_seed(seed: Any, fn: str) -> Tuple[Optional[SeedWords], Optional[np.random.PCG64]]:
+    """(the words of a truthy seed, or None; the PCG64 bit generator to follow, or None).
+    Both None: unseeded."""
     if isinstance(seed, np.random.Generator):
         seed = seed.bit_generator
     if isinstance(seed, np.random.BitGenerator):
         # default_rng(bitgen) shares the stream: both passes draw from it in turn.
         if not isinstance(seed, np.random.PCG64):
             raise ValueError(f"{fn}: seed: only PCG64 generators can be followed, got {type(seed).__name__}")
-        return words_from_state(seed.state), False, seed
+        return None, seed
     try:
-        if not seed:
-            return seed_words(draw_seed(fn=fn)), True, None
-        return seed_words(seed), True, None
+        return (seed_words(seed) if seed else None), None
     except (TypeError, ValueError) as e:  # what numpy.random.default_rng refuses
         raise type(e)(f"{fn}: invalid seed {seed!r}: {e}") from None
 
 
 def _run(weights: Any, seed: Any, passes: int, fn: str) -> Any:
-    _bridge.check_weights(weights, fn)
-    words, reseed, bitgen = _legacy_seed(seed, fn)
+    _bridge.check_weights(weights, fn, "weights", accept_dtensor=False)
+    words, bitgen = _legacy_seed(seed, fn)
     if _is_empty(weights, fn):
         return weights
-    final = _bridge.rewire(weights, words, passes=passes, sampler=_C.SAMPLER_NUMPY, reseed=reseed)
-    if bitgen is not None:
+    if bitgen is None:
+        # A truthy seed restarts every pass from it (the reference's result);
+        # unseeded, the passes continue one stream: independent, as the
+        # reference's fresh entropy for each pass makes them.
+        reseed = words is not None
+        if words is None:
+            words = seed_words(state_seed(None, fn))
+        _bridge.rewire(weights, words, passes=passes, sampler=_C.SAMPLER_NUMPY, reseed=reseed, fn=fn,
+                       arg="weights")
+        return weights
+    # Hold the generator's lock from reading its state to writing it back, as
+    # numpy's own methods do, so concurrent calls draw disjoint numbers.
+    with bitgen.lock:
         state = bitgen.state
+        final = _bridge.rewire(weights, words_from_state(state), passes=passes, sampler=_C.SAMPLER_NUMPY,
+                               reseed=False, fn=fn, arg="weights")
         state["state"] = {"state": (final[0] << 64) | final[1], "inc": (final[2] << 64) | final[3]}
         bitgen.state = state
     return weights
@@ -69,7 +91,9 @@ def PA_rewiring_np(weights: Any, seed: Any = False) -> Any:
     """Preferential-attachment rewiring of ``weights`` in place (rows, then columns).
 
     Drop-in for the reference ``PA_rewiring_np``: a truthy int ``seed`` gives
-    its result bit for bit.  Returns ``weights``.
+    its result bit for bit, up to the sign of zeros.  A falsy ``seed`` derives
+    one from torch's default generator without drawing from it (see the
+    module notes).  Returns ``weights``.
     """
     return _run(weights, seed, 2, "PA_rewiring_np")
 
@@ -98,4 +122,4 @@ def stabilize_strength(initializer: Callable[[torch.Tensor], Any], weights: torc
     Drop-in for the reference (see the module notes for the fixed defects);
     same as :func:`parewire.stabilize_strength_`.
     """
-    return stabilize_strength_(weights, initializer, K)
+    return _stabilize(weights, initializer, K, "stabilize_strength", ("weights", "K"))

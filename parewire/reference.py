@@ -1,9 +1,9 @@
 """Plain numpy statement of PA rewiring, for reading and for checking.
 
-This module is the executable specification of the algorithm (DESIGN.md 1):
-it draws each row's target columns with ``numpy.random.Generator.choice(...,
-replace=False, p=P)``, exactly as the authors' ``weight_rewiring.py`` does,
-so its results are the reference's results.  It is slow (about a microsecond
+This module is the executable specification of the algorithm: it draws each
+row's target columns with ``numpy.random.Generator.choice(..., replace=False,
+p=P)``, exactly as the authors' ``weight_rewiring.py`` does, so its results
+are the reference's results.  It is slow (about a microsecond
 per weight) and exists so that tests and benchmarks can compare the C kernels
 with something obviously right.  Use :func:`parewire.pa_rewire_` for real work.
 """
@@ -39,7 +39,9 @@ def pa_rewire(weights: np.ndarray, seed) -> np.ndarray:
 
     The tensor is viewed as ``(size(0), numel / size(0))``; one pass runs over
     the rows, then one over the columns, each from a fresh generator seeded
-    with ``seed``.
+    with ``seed``.  ``np.sort`` leaves the order of equal values unspecified,
+    so where a row holds both ``+0.0`` and ``-0.0`` their places may differ
+    from the kernels' (and between numpy builds); nothing else can.
     """
     w = np.array(weights, copy=True)
     if w.ndim < 2:

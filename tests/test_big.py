@@ -24,8 +24,7 @@ import torch
 import parewire
 from parewire import reference
 
-from conftest import bits
-from test_bad_inputs import raw_storage
+from _helpers import bits, raw_storage
 
 SEED = 11
 

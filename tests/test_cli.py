@@ -14,7 +14,7 @@ from torch import nn
 import parewire
 from parewire import cli
 
-from conftest import bits
+from _helpers import bits
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

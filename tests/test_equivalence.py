@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import collections
 import functools
-import itertools
 
 import numpy as np
 import pytest
@@ -45,12 +44,13 @@ import parewire
 from parewire import _C
 from parewire.seeding import seed_words
 
+from _stats import exact_distribution, goodness_of_fit_p, homogeneity_p
+
 ALPHA = 1e-3  # significance level of every statistical test in this file
 N = 50_000  # rewirings per sampler and matrix
 NUMPY_SEEDS = range(0, N)  # disjoint seed ranges: the two samples are independent
 FAST_SEEDS = range(N, 2 * N)
 SECOND_PASS_OFFSET = 1 << 40  # seed of an independent second pass: s + offset
-MIN_EXPECTED = 5.0  # categories expected fewer times than this are pooled
 
 CODES = {"numpy": _C.SAMPLER_NUMPY, "fast": _C.SAMPLER_FAST}
 
@@ -98,88 +98,11 @@ def draw(name: str, sampler: str, mode: str) -> collections.Counter:
 # ---------------------------------------------------------------- exact distribution
 
 
-def _plackett_luce(p: np.ndarray):
-    """Every ordering of the columns with its probability under successive sampling."""
-    for perm in itertools.permutations(range(len(p))):
-        prob, left = 1.0, 1.0
-        for i in perm:
-            prob *= p[i] / left
-            left -= p[i]
-        yield perm, prob
-
-
-def _exact_pass(w: np.ndarray, prob: float, out: list) -> None:
-    """Appends (result, probability) for every outcome of one pass over the rows of w."""
-    rows, cols = w.shape
-
-    def rec(w, r, st, pr):
-        if r == rows:
-            out.append((w, pr))
-            return
-        st = st + w[r - 1].astype(np.float64)
-        p = st + np.abs(np.min(st)) + 1
-        p = p / np.sum(p)
-        vals = np.sort(w[r])
-        for perm, pp in _plackett_luce(p):
-            nxt = w.copy()
-            nxt[r, list(perm)] = vals  # smallest value -> first-drawn column
-            rec(nxt, r + 1, st, pr * pp)
-
-    rec(w.copy(), 1, np.zeros(cols), prob)
-
-
 @functools.lru_cache(maxsize=None)
 def exact(name: str, mode: str) -> dict:
     """Exact probability of each output matrix (keyed by its bytes)."""
     w = np.array((SINGLE_PASS if mode == "one" else MATRICES)[name], dtype=np.float32)
-    first: list = []
-    _exact_pass(w, 1.0, first)
-    dist: dict = collections.defaultdict(float)
-    for w1, p1 in first:
-        if mode == "one":
-            dist[w1.tobytes()] += p1
-            continue
-        second: list = []
-        _exact_pass(np.ascontiguousarray(w1.T), p1, second)
-        for w2, p2 in second:
-            dist[np.ascontiguousarray(w2.T).tobytes()] += p2
-    return dict(dist)
-
-
-# ---------------------------------------------------------------- statistics
-
-
-def _pool(obs: np.ndarray, exp: np.ndarray):
-    """Pools the columns whose expected count is below MIN_EXPECTED into one."""
-    small = exp.min(axis=0) < MIN_EXPECTED
-    if small.any():
-        obs = np.column_stack([obs[:, ~small], obs[:, small].sum(axis=1)])
-        exp = np.column_stack([exp[:, ~small], exp[:, small].sum(axis=1)])
-    return obs, exp
-
-
-def homogeneity_p(a: collections.Counter, b: collections.Counter) -> float:
-    """p-value of Pearson's chi-square test that two samples share one distribution."""
-    keys = sorted(set(a) | set(b))
-    obs = np.array([[a[k] for k in keys], [b[k] for k in keys]], dtype=float)
-    exp = obs.sum(axis=1, keepdims=True) * obs.sum(axis=0, keepdims=True) / obs.sum()
-    obs, _ = _pool(obs, exp)
-    if obs.shape[1] < 2:
-        return 1.0
-    return float(stats.chi2_contingency(obs, correction=False).pvalue)
-
-
-def goodness_of_fit_p(counts: collections.Counter, probs: dict) -> float:
-    """p-value of Pearson's chi-square test of ``counts`` against exact ``probs``."""
-    outside = set(counts) - set(probs)
-    assert not outside, f"{len(outside)} outputs the specification cannot produce"
-    keys = sorted(probs)
-    n = sum(counts.values())
-    obs = np.array([[counts[k] for k in keys]], dtype=float)
-    exp = np.array([[probs[k] for k in keys]]) * n
-    obs, exp = _pool(obs, exp)
-    exp *= obs.sum() / exp.sum()  # absorbs float rounding in the enumerated total
-    return float(stats.chisquare(obs[0], exp[0]).pvalue)
+    return exact_distribution(w, 1 if mode == "one" else 2)
 
 
 # ---------------------------------------------------------------- tests
@@ -249,6 +172,38 @@ def test_reference_compatible_passes_are_coupled(name):
     """The reference's seed reuse is visible in tiny matrices (documented, kept for bit-compatibility)."""
     p = goodness_of_fit_p(draw(name, "numpy", "pa"), exact(name, "independent"))
     assert p < ALPHA, f"expected pa_rewire_(numpy) over {name} to differ from independent passes: p = {p:.2e}"
+
+
+UNSEEDED = {
+    "PA_rewiring_np": lambda t: parewire.PA_rewiring_np(t),
+    "pa_rewire_": lambda t: parewire.pa_rewire_(t),
+}
+
+
+N_UNSEEDED = 20_000  # a public call costs ~0.1 ms; the coupled passes fail at chi-square ~ 10^4
+
+
+def draw_unseeded(entry: str) -> collections.Counter:
+    """Counts of each output of unseeded calls in a row on the 3x3 matrix (all
+    at one state of torch's generator, which must tell them apart)."""
+    base = torch.tensor(MATRICES["3x3"], dtype=torch.float32)
+    counts: collections.Counter = collections.Counter()
+    with torch.random.fork_rng():
+        torch.manual_seed(20240)
+        for _ in range(N_UNSEEDED):
+            t = base.clone()
+            UNSEEDED[entry](t)
+            counts[t.numpy().tobytes()] += 1
+    return counts
+
+
+@pytest.mark.parametrize("entry", sorted(UNSEEDED))
+def test_unseeded_calls_have_independent_passes(entry):
+    """The reference's unseeded call draws fresh entropy for each pass, so its
+    passes are independent; unseeded calls here must have that distribution.
+    Before: one seed for both passes (coupled), rejected with p ~ 0."""
+    p = goodness_of_fit_p(draw_unseeded(entry), exact("3x3", "independent"))
+    assert p > ALPHA, f"unseeded {entry} vs the exact independent-pass distribution: p = {p:.2e}"
 
 
 def test_pa_rewire_outputs_stay_in_the_support():

@@ -14,7 +14,6 @@ one that broke key ties by column order or drew the first target uniformly,
 fails it by hundreds of standard deviations at these sample sizes).
 """
 
-import itertools
 import math
 
 import numpy as np
@@ -25,23 +24,11 @@ import parewire
 from parewire import _C, reference
 from parewire.seeding import seed_words
 
-from conftest import bits
+from _helpers import bits
+from _stats import goodness_of_fit_p, plackett_luce
 
 SAMPLERS = {"numpy": _C.SAMPLER_NUMPY, "fast": _C.SAMPLER_FAST}
 DRAWS = 100_000
-
-
-def plackett_luce(p):
-    """Exact probability of every permutation of range(len(p)) under weights p."""
-    p = np.asarray(p, dtype=np.float64) / np.sum(p)
-    probs = {}
-    for perm in itertools.permutations(range(len(p))):
-        pr, left = 1.0, 1.0
-        for i in perm:
-            pr *= p[i] / left
-            left -= p[i]
-        probs[perm] = pr
-    return probs
 
 
 def draw_permutations(row0, sampler, seed, n):
@@ -62,14 +49,6 @@ def draw_permutations(row0, sampler, seed, n):
     return counts
 
 
-def chi_square_pvalue(counts, probs, n):
-    perms = sorted(probs)
-    assert set(counts) <= set(perms)
-    observed = np.array([counts.get(k, 0) for k in perms], dtype=np.float64)
-    expected = np.array([probs[k] for k in perms]) * n
-    return stats.chisquare(observed, expected).pvalue
-
-
 # row 0 of the matrix; P = row0 + |min(row0)| + 1 (float64)
 WEIGHT_CASES = {
     "c2": [0.0, 2.5],                 # P = (1, 3.5)
@@ -87,8 +66,7 @@ def test_permutations_follow_plackett_luce(sampler, case):
     seed = 20240 + sorted(WEIGHT_CASES).index(case) + (7 if sampler == "fast" else 0)
     counts = draw_permutations(row0, sampler, seed, DRAWS)
     p = np.asarray(row0) + abs(min(row0)) + 1
-    probs = plackett_luce(p)
-    assert chi_square_pvalue(counts, probs, DRAWS) > 1e-4
+    assert goodness_of_fit_p(counts, dict(plackett_luce(p))) > 1e-4
     # the first target alone: a sharper check of the leading weight
     first = np.zeros(len(row0))
     for perm, k in counts.items():
@@ -104,7 +82,7 @@ def test_chi_square_detects_a_biased_sampler():
         perm = tuple(rng.permutation(4).tolist())
         counts[perm] = counts.get(perm, 0) + 1
     p = np.asarray(WEIGHT_CASES["c4"]) + 3
-    assert chi_square_pvalue(counts, plackett_luce(p), DRAWS) < 1e-10
+    assert goodness_of_fit_p(counts, dict(plackett_luce(p))) < 1e-10
 
 
 def test_fast_sampler_handles_huge_weight_ratios():

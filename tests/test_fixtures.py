@@ -8,7 +8,7 @@ import torch
 import parewire
 from parewire import reference
 
-from conftest import REWIRING_FIXTURES, STABILIZE_FIXTURES, bits, load_fixture
+from _helpers import REWIRING_FIXTURES, STABILIZE_FIXTURES, bits, load_fixture
 
 
 def test_fixture_set_is_complete():

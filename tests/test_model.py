@@ -15,7 +15,7 @@ import parewire
 from parewire.model import INITIALIZERS
 from parewire.seeding import derive_seed
 
-from conftest import bits
+from _helpers import bits
 
 
 def state(model):
@@ -317,13 +317,13 @@ def test_unseeded_calls_follow_torch_manual_seed_and_generators():
     a, b, c = small_net(), small_net(), small_net()
     torch.manual_seed(42)
     ra = parewire.rewire_model(a)
-    torch.manual_seed(42)
-    rb = parewire.rewire_model(b)
-    assert ra.seed == rb.seed
-    assert_same_state(state(a), state(b))
     rc = parewire.rewire_model(c, generator=torch.Generator().manual_seed(42))
     assert rc.seed == ra.seed
     assert_same_state(state(a), state(c))
+    # the seed comes from the generator's state, which a call does not advance:
+    # a second call at the same state is told apart (see tests/test_seeding.py)
+    rb = parewire.rewire_model(b)
+    assert rb.seed != ra.seed
 
 
 # -- all or nothing ----------------------------------------------------------------------------

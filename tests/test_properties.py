@@ -27,7 +27,7 @@ from hypothesis import strategies as st  # noqa: E402
 import parewire  # noqa: E402
 from parewire import reference  # noqa: E402
 
-from conftest import bits  # noqa: E402
+from _helpers import bits  # noqa: E402
 
 FAST = settings(
     max_examples=500,

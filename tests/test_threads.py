@@ -19,7 +19,7 @@ import torch
 import parewire
 from parewire import _C
 
-from conftest import bits
+from _helpers import bits
 
 DTYPES = [torch.float32, torch.float64, torch.float16, torch.bfloat16]
 
@@ -82,3 +82,38 @@ def test_threads_computing_statistics_while_others_rewire():
     for i in range(2):
         for got, want in zip(stats_box[i], expected):
             np.testing.assert_array_equal(np.array(got, float), np.array(want, float))
+
+
+def test_threads_sharing_a_numpy_generator_draw_what_serial_calls_draw():
+    """N threads x M legacy calls with one numpy Generator as the seed (the
+    reference then shares its stream) leave the generator where N*M serial
+    calls leave it, and produce the same outputs in some order.  All inputs
+    are equal, so an output depends only on the part of the stream it drew.
+    Before: threads read the same state and drew the same numbers."""
+    n_threads, per_thread = 4, 5
+    w = torch.randn(96, 96, generator=torch.Generator().manual_seed(0))
+
+    serial_rng = np.random.default_rng(2024)
+    serial = []
+    for _ in range(n_threads * per_thread):
+        t = w.clone()
+        parewire.PA_rewiring_np(t, serial_rng)
+        serial.append(bits(t).tobytes())
+
+    shared = np.random.default_rng(2024)
+    barrier = threading.Barrier(n_threads)
+
+    def task(_):
+        barrier.wait(timeout=60)
+        out = []
+        for _ in range(per_thread):
+            t = w.clone()
+            parewire.PA_rewiring_np(t, shared)
+            out.append(bits(t).tobytes())
+        return out
+
+    with ThreadPoolExecutor(max_workers=n_threads) as pool:
+        threaded = [o for outs in pool.map(task, range(n_threads)) for o in outs]
+    assert shared.bit_generator.state == serial_rng.bit_generator.state
+    assert sorted(threaded) == sorted(serial)
+    assert len(set(serial)) == len(serial)

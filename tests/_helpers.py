@@ -1,0 +1,90 @@
+"""Helpers the tests import by name (``from _helpers import bits``).
+
+pytest puts this folder on ``sys.path`` (the tests are not a package), so the
+test modules import it by name.
+"""
+
+from __future__ import annotations
+
+import pathlib
+from typing import Any, Optional
+
+import numpy as np
+import torch
+from torch import nn
+
+import parewire
+
+DATA = pathlib.Path(__file__).parent / "data"
+
+# The two spellings of stabilisation, called the same way: (tensor, initializer, count).
+STABILIZERS = {
+    "stabilize_strength_": lambda w, init, k: parewire.stabilize_strength_(w, init, k),
+    "stabilize_strength": lambda w, init, k: parewire.stabilize_strength(init, w, K=k),
+}
+
+REWIRING_FIXTURES = sorted(p.name for p in DATA.glob("*.npz") if not p.name.startswith("stabilize_"))
+STABILIZE_FIXTURES = sorted(p.name for p in DATA.glob("stabilize_*.npz"))
+
+
+def load_fixture(name: str) -> dict:
+    """The arrays of ``tests/data/<name>`` (known answers of the authors' code)."""
+    with np.load(DATA / name) as d:
+        return {k: d[k] for k in d.files}
+
+
+def bits(a: Any) -> np.ndarray:
+    """The raw bit patterns of a float array or tensor, for bit-for-bit equality."""
+    if isinstance(a, torch.Tensor):
+        a = a.detach().cpu()
+        if a.dtype == torch.bfloat16:
+            return a.view(torch.int16).numpy().copy()
+        a = a.numpy()
+    a = np.ascontiguousarray(a)
+    return a.view({2: np.uint16, 4: np.uint32, 8: np.uint64}[a.dtype.itemsize])
+
+
+def randn(*shape: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Normal values from a generator seeded by the shape (no global RNG)."""
+    g = torch.Generator().manual_seed(sum(shape) + 1)
+    return torch.randn(*shape, generator=g, dtype=torch.float64).to(dtype)
+
+
+def raw_storage(w: torch.Tensor) -> bytes:
+    """The bytes of ``w``'s whole storage (bytes(storage) would go element by element)."""
+    s = w.untyped_storage()
+    return torch.empty(0, dtype=torch.uint8).set_(s, 0, (s.nbytes(),), (1,)).numpy().tobytes()
+
+
+def _byte_bounds(a: np.ndarray):
+    """numpy's byte_bounds (numpy.lib.array_utils since 2.0, numpy.byte_bounds before)."""
+    utils = getattr(np.lib, "array_utils", None)
+    return (utils.byte_bounds if utils is not None else np.byte_bounds)(a)
+
+
+def storage_bytes(w: Any) -> Optional[bytes]:
+    """Every byte of the memory behind ``w`` (the whole storage, not just the view);
+    None for objects without plain memory (meta, sparse, subclasses, non-arrays)."""
+    if isinstance(w, torch.Tensor):
+        if type(w) not in (torch.Tensor, nn.Parameter) or w.is_meta or w.layout != torch.strided or w.is_nested:
+            return None
+        return raw_storage(w)
+    if isinstance(w, np.ndarray):
+        root = w
+        while isinstance(root.base, np.ndarray):
+            root = root.base
+        if root.base is not None:  # a foreign buffer (frombuffer, broadcast_to)
+            lo, hi = _byte_bounds(w)
+            return bytes((np.ctypeslib.as_array((np.ctypeslib.ctypes.c_uint8 * (hi - lo)).from_address(lo))))
+        return root.tobytes(order="A")
+    return None
+
+
+def linear_holding(w: Any) -> Any:
+    """A Linear whose weight shares ``w``'s memory (non-tensors are passed as is)."""
+    if not isinstance(w, torch.Tensor) or type(w) not in (torch.Tensor, nn.Parameter):
+        return w
+    m = nn.Linear(1, 1)
+    with torch.no_grad():
+        m.weight = nn.Parameter(w.detach(), requires_grad=w.is_floating_point() and not w.is_inference())
+    return m
