@@ -13,7 +13,7 @@ from torch import nn
 import parewire
 from parewire.seeding import derive_seed
 
-from conftest import bits
+from _helpers import bits
 
 
 def state(model):

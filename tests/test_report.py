@@ -17,7 +17,7 @@ import parewire
 from parewire import ParameterRecord, RewireReport, StrengthStats
 from parewire.seeding import derive_seed
 
-from conftest import bits
+from _helpers import bits
 
 PNG, PDF = b"\x89PNG\r\n\x1a\n", b"%PDF-"
 

@@ -19,7 +19,7 @@ import parewire
 from parewire._inventory import build_inventory
 from parewire._registry import rule_for
 
-from conftest import bits
+from _helpers import bits
 
 tv = pytest.importorskip("torchvision")
 
