@@ -101,11 +101,15 @@ def _initialise(scratch: torch.Tensor, seed: int, options: RewireOptions) -> Non
         run(init)
 
 
-def _rewire(t: torch.Tensor, seed: int, options: RewireOptions, cancel: Optional[_bridge.CancelToken]) -> None:
+def _rewire(
+    t: torch.Tensor, seed: int, options: RewireOptions, coupled: bool, cancel: Optional[_bridge.CancelToken]
+) -> None:
     code = functional.sampler_code(options.sampler, "rewire_model")
-    # A seeded numpy-sampler call restarts each pass from the seed (the reference's
-    # result, bit for bit: pa_rewire_(w, seed=record.seed) reproduces it).
-    _bridge.rewire(t, seed_words(seed), passes=2, sampler=code, reseed=code == _C.SAMPLER_NUMPY, cancel=cancel)
+    # coupled: a seeded numpy-sampler call restarts each pass from the seed, as the
+    # reference's seeded call does (pa_rewire_(w, seed=record.seed) reproduces it).
+    # Otherwise the column pass continues the row pass's stream: independent passes.
+    reseed = coupled and code == _C.SAMPLER_NUMPY
+    _bridge.rewire(t, seed_words(seed), passes=2, sampler=code, reseed=reseed, cancel=cancel)
 
 
 def rewire_entry(
@@ -115,14 +119,17 @@ def rewire_entry(
     *,
     target: Optional[torch.Tensor] = None,
     before: Optional[Measured] = None,
+    coupled: bool = True,
     cancel: Optional[_bridge.CancelToken] = None,
 ) -> ParameterRecord:
     """Initialise (optionally), stabilise (optionally), measure and rewire one parameter in place.
 
     ``target`` is the tensor to write (default: the parameter itself; the
     distributed path passes a private full copy).  ``before`` may carry the
-    statistics measured while validating (only without ``init``).  The
-    result depends on nothing but the values, ``seed`` and ``options``.
+    statistics measured while validating (only without ``init``).
+    ``coupled=False`` (unseeded runs) makes the two passes independent for the
+    numpy sampler too.  The result depends on nothing but the values,
+    ``seed``, ``options`` and ``coupled``.
     """
     param = entry.tensor
     view = oriented((param if target is None else target).detach(), entry.out_dim)
@@ -138,7 +145,7 @@ def rewire_entry(
     if before is None:
         before = measure(work)
     t0 = time.perf_counter()
-    _rewire(work, seed, options, cancel)
+    _rewire(work, seed, options, coupled, cancel)
     seconds = time.perf_counter() - t0
     after = measure(work)
     if work is not view:

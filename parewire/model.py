@@ -106,6 +106,7 @@ def _drive(
     options: RewireOptions,
     base: int,
     *,
+    seeded: bool,
     workers: Optional[int],
     restore: str,
     restore_dir: Optional[str],
@@ -149,7 +150,7 @@ def _drive(
 
             def work_share(i: int, cancel: Any) -> ParameterRecord:
                 e, copy = items[i]
-                return rewire_entry(e, seed_of[e.name], options, target=copy, cancel=cancel)
+                return rewire_entry(e, seed_of[e.name], options, target=copy, coupled=seeded, cancel=cancel)
 
             try:
                 return run(jobs, work_share, workers=n_workers, snapshots=make_snapshots("none"), progress=progress)
@@ -164,7 +165,7 @@ def _drive(
 
     def work(i: int, cancel: Any) -> ParameterRecord:
         try:
-            return rewire_entry(entries[i], seeds[i], options, before=befores[i], cancel=cancel)
+            return rewire_entry(entries[i], seeds[i], options, before=befores[i], coupled=seeded, cancel=cancel)
         except BaseException as e:  # noqa: B036 - named, then handled by the runner
             raise _name_error(e, fn, entries[i].name) from e.__cause__
 
@@ -234,7 +235,11 @@ def rewire_model(
         seed: the model seed (a non-negative int).  ``None`` derives one from
             the state of ``generator`` / torch's default generator without
             advancing it, so ``torch.manual_seed`` makes unseeded calls
-            reproducible.
+            reproducible and leaves paired studies paired.  Seeded, each
+            parameter is rewired as ``pa_rewire_(w, seed=record.seed)`` would
+            (with the numpy sampler both passes start from that seed, as the
+            reference's seeded call does); unseeded, the two passes are
+            independent, as the reference's unseeded call's are.
         sampler: ``"numpy"`` (bit-compatible with the authors' code) or ``"fast"``.
         layers: which parameters: ``None`` (the registered layer types), a
             module type or a list of them (their registered parameters, or all
@@ -320,8 +325,9 @@ def rewire_model(
     if dist_group is not None:
         base = distributed.broadcast_seed(base, dist_group)
     model_name = name if name is not None else type(unwrap(model) if isinstance(model, nn.Module) else model).__name__
-    return _drive(inventory, options, base, workers=workers, restore=restore, restore_dir=restore_dir,
-                  progress=progress, group=group, model_name=model_name, t_start=t_start, fn=fn)
+    return _drive(inventory, options, base, seeded=seed is not None, workers=workers, restore=restore,
+                  restore_dir=restore_dir, progress=progress, group=group, model_name=model_name,
+                  t_start=t_start, fn=fn)
 
 
 # -- model.apply ---------------------------------------------------------------------------
@@ -367,6 +373,7 @@ class Rewirer:
         else:
             raise TypeError(f"{fn}: layers must be module types, got {layers!r}")
         self.seed = resolve_seed(seed, generator, fn)
+        self._seeded = seed is not None
         self.report = RewireReport(
             model="model.apply", records=[], seed=self.seed, sampler=self.options.sampler,
             init=self.options.init_name, stabilize=self.options.stabilize, workers=1,
@@ -386,8 +393,9 @@ class Rewirer:
             first = self._claimed.get(e.identity)
             if first is not None and e.status != "not considered":
                 e.status, e.reason = "tied", f"tied to {first}"
-        part = _drive(inventory, self.options, self.seed, workers=1, restore="memory", restore_dir=None,
-                      progress=False, group=None, model_name="model.apply", t_start=t0, fn="rewirer")
+        part = _drive(inventory, self.options, self.seed, seeded=self._seeded, workers=1, restore="memory",
+                      restore_dir=None, progress=False, group=None, model_name="model.apply", t_start=t0,
+                      fn="rewirer")
         for e in inventory.to_rewire:
             self._claimed[e.identity] = e.name
         self.report.records.extend(r for r in part.records if r.status != "not considered")
