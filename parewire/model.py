@@ -139,6 +139,7 @@ def _drive(
             stabilize=options.stabilize,
             workers=n_workers,
             seconds=time.perf_counter() - t_start,
+            restore=mode,
         )
 
     if dist_group is not None:

@@ -266,6 +266,8 @@ class RewireReport:
         seed: the model seed every parameter seed was derived from.
         sampler, init, stabilize, workers: the options used.
         seconds: wall time of the whole call.
+        restore: how the weights were kept for all-or-nothing (``"memory"``,
+            ``"disk"`` or ``"none"``; what ``restore="auto"`` chose).
     """
 
     model: str
@@ -276,6 +278,7 @@ class RewireReport:
     stabilize: int = 0
     workers: int = 1
     seconds: float = 0.0
+    restore: Optional[str] = None
 
     # -- access -----------------------------------------------------------
     def __iter__(self) -> Iterator[ParameterRecord]:
@@ -468,6 +471,7 @@ class RewireReport:
             "init": self.init,
             "stabilize": self.stabilize,
             "workers": self.workers,
+            "restore": self.restore,
             "seconds": self.seconds,
             "rewired": len(self.rewired),
             "skipped": len(self.skipped),
