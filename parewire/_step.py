@@ -138,7 +138,9 @@ def rewire_entry(
         work = view
     else:
         t0 = time.perf_counter()
-        work = view.clone(memory_format=torch.contiguous_format)
+        # A named initializer overwrites every value; a callable may read them.
+        work = (torch.empty(view.shape, dtype=view.dtype, device=view.device) if options.named
+                else view.clone(memory_format=torch.contiguous_format))
         _initialise(work, seed, options)
         init_seconds = time.perf_counter() - t0
         before = None
