@@ -6,8 +6,10 @@ test modules import it by name.
 
 from __future__ import annotations
 
+import dataclasses
 import pathlib
-from typing import Any, Optional
+import re
+from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
 import torch
@@ -88,3 +90,58 @@ def linear_holding(w: Any) -> Any:
     with torch.no_grad():
         m.weight = nn.Parameter(w.detach(), requires_grad=w.is_floating_point() and not w.is_inference())
     return m
+
+
+# -- the documentation's examples ------------------------------------------------------------------
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+#: Put on the line right before a ```python fence to keep that one block out of the tests:
+#: ``<!-- docs-test: skip: why -->`` (a GPU, torchrun, a download); the reason is required.
+SKIP_MARKER = re.compile(r"^<!--\s*docs-test:\s*skip:\s*(\S.*?)\s*-->\s*$")
+
+
+@dataclasses.dataclass(frozen=True)
+class CodeBlock:
+    """One ```python block of a Markdown page."""
+
+    page: pathlib.Path
+    line: int  # of the first line of code, 1-based
+    code: str
+    skip: Optional[str]  # the reason given by a skip marker, or None
+
+
+def python_blocks(page: pathlib.Path) -> List[CodeBlock]:
+    """The ```python blocks of ``page``, in order, with the skip marker of each."""
+    lines = page.read_text().splitlines()
+    blocks: List[CodeBlock] = []
+    i = 0
+    while i < len(lines):
+        if lines[i].strip() == "```python":
+            marker = SKIP_MARKER.match(lines[i - 1].strip()) if i > 0 else None
+            end = i + 1
+            while end < len(lines) and lines[end].strip() != "```":
+                end += 1
+            if end == len(lines):
+                raise ValueError(f"{page}:{i + 1}: a ```python block is never closed")
+            blocks.append(CodeBlock(page, i + 2, "\n".join(lines[i + 1 : end]) + "\n", marker and marker.group(1)))
+            i = end
+        i += 1
+    return blocks
+
+
+def run_python_blocks(
+    page: pathlib.Path,
+    namespace: Optional[Dict[str, Any]] = None,
+    leave_out: Callable[[CodeBlock], bool] = lambda block: False,
+) -> Dict[str, Any]:
+    """Runs the page's blocks that are neither marked skip nor left out, in order, in one
+    namespace (a page reads as one session: later blocks use what earlier ones made), with
+    tracebacks that point into the page.  Torch's global RNG state is restored afterwards;
+    returns the namespace."""
+    namespace = {"__name__": "__docs__"} if namespace is None else namespace
+    with torch.random.fork_rng():
+        for block in python_blocks(page):
+            if block.skip is None and not leave_out(block):
+                # pad with newlines so that line numbers in tracebacks are the page's
+                exec(compile("\n" * (block.line - 1) + block.code, str(page), "exec"), namespace)
+    return namespace

@@ -3,7 +3,6 @@
 import html.parser
 import json
 import math
-import pathlib
 import re
 import statistics
 import sys
@@ -17,7 +16,7 @@ import parewire
 from parewire import ParameterRecord, RewireReport, StrengthStats
 from parewire.seeding import derive_seed
 
-from _helpers import bits
+from _helpers import ROOT, bits, python_blocks, run_python_blocks
 
 PNG, PDF = b"\x89PNG\r\n\x1a\n", b"%PDF-"
 
@@ -380,14 +379,11 @@ def test_plot_without_matplotlib_says_what_to_install(monkeypatch, tmp_path):
 def test_the_python_examples_of_docs_reports_md_run(tmp_path, monkeypatch):
     for module in ("torchvision", "pandas", "matplotlib"):
         pytest.importorskip(module)
-    page = pathlib.Path(__file__).parent.parent / "docs" / "reports.md"
-    blocks = re.findall(r"^```python\n(.*?)^```$", page.read_text(), re.S | re.M)
-    assert len(blocks) >= 6
+    page = ROOT / "docs" / "reports.md"
+    assert len([b for b in python_blocks(page) if b.skip is None]) >= 6
     monkeypatch.chdir(tmp_path)
-    namespace = {}
     try:
-        for block in blocks:
-            exec(compile(block, str(page), "exec"), namespace)
+        run_python_blocks(page)
     finally:
         import matplotlib.pyplot as plt
 

@@ -24,7 +24,7 @@ from torch import nn
 import parewire
 from parewire.seeding import resolve_seed, state_seed
 
-from _helpers import bits
+from _helpers import ROOT, bits, python_blocks, run_python_blocks
 
 UNSEEDED = {
     "PA_rewiring_np": lambda w: parewire.PA_rewiring_np(w),
@@ -237,14 +237,10 @@ def test_a_cuda_generator_is_read_not_advanced():
 
 
 def test_the_examples_in_docs_seeds_md_run():
-    import pathlib
-    import re
-
-    page = pathlib.Path(__file__).resolve().parent.parent / "docs" / "seeds.md"
+    page = ROOT / "docs" / "seeds.md"
     if not page.exists():
         pytest.skip("run from the source tree (docs/ is not installed)")
-    blocks = re.findall(r"```python\n(.*?)```", page.read_text(), re.S)
-    assert len(blocks) >= 3
-    with torch.random.fork_rng():
-        for code in blocks:
-            exec(compile(code, str(page), "exec"), {})
+    blocks = python_blocks(page)
+    assert len(blocks) >= 3 and all(b.skip is None for b in blocks)
+    for block in blocks:  # each block on its own, as a reader would paste it
+        run_python_blocks(page, leave_out=lambda b, block=block: b != block)
