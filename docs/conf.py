@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import importlib
 import json
-import re
 import pathlib
+import re
 import sys
 from typing import Any
 
@@ -23,7 +23,7 @@ import parewire  # noqa: E402
 
 project = "parewire"
 author = "parewire developers"
-copyright = "parewire developers"  # noqa: A001 - Sphinx's name
+copyright = "parewire developers"
 release = version = parewire.__version__
 
 extensions = ["myst_parser", "sphinx.ext.autodoc", "sphinx.ext.napoleon", "sphinx.ext.mathjax"]
@@ -75,10 +75,12 @@ def _speed_page(results: pathlib.Path) -> str:
     lines = [
         "# Speed",
         "",
-        f"Command: `{data['command']}` (one thread, float32, process CPU time, minimum of repeats); "
-        f"{m['cpu']}, {m['logical_cpus']} logical CPUs, Python {m['python']}, numpy {m['numpy']}, "
-        f"torch {m['torch']}, parewire {m['parewire']}.  Generated from `benchmarks/results/speed.json`; "
-        "the columns are explained at the top of `benchmarks/bench_speed.py`.",
+        (
+            f"Command: `{data['command']}` (one thread, float32, process CPU time, minimum of repeats); "
+            f"{m['cpu']}, {m['logical_cpus']} logical CPUs, Python {m['python']}, numpy {m['numpy']}, "
+            f"torch {m['torch']}, parewire {m['parewire']}.  Generated from `benchmarks/results/speed.json`; "
+            "the columns are explained at the top of `benchmarks/bench_speed.py`."
+        ),
         "",
         "```text",
         bench.HEADER,
