@@ -73,7 +73,7 @@ def test_python_examples_run(page, clean_state):
 def test_skip_markers_are_rare_and_give_a_reason():
     skipped = [b for page in PAGES + [DOCS / p for p in OWNED] for b in python_blocks(page) if b.skip is not None]
     for b in skipped:
-        assert len(b.skip) >= 10, f"{b.page}:{b.line}: say why the block cannot run"
+        assert b.skip is not None and len(b.skip) >= 10, f"{b.page}:{b.line}: say why the block cannot run"
     assert len(skipped) <= 3, [f"{b.page.name}:{b.line}: {b.skip}" for b in skipped]
 
 
