@@ -26,3 +26,5 @@ memcheck: $(VENV)/.stamp
 
 clean:
 	rm -rf build $(VENV) parewire/*.so
+
+include mk/checks.mk

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pathlib
 import platform
 import subprocess
+from typing import Any
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
@@ -48,7 +49,7 @@ def run_in_pool(fn, tasks, workers: int, every: int, what: str = "tasks"):
     return done, time.perf_counter() - t0
 
 
-def write_results(out_dir, stem: str, markdown: str, data: dict, indent: int = 1) -> None:
+def write_results(out_dir: str | pathlib.Path, stem: str, markdown: str, data: dict[str, Any], indent: int = 1) -> None:
     """Writes ``<stem>.md`` and ``<stem>.json`` under ``out_dir`` (created if missing)."""
     import json
 

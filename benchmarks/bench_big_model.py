@@ -28,6 +28,7 @@ import os
 import subprocess
 import sys
 import time
+from typing import Any
 
 from _env import ROOT, cpu_name, git_commit, write_results
 
@@ -49,7 +50,9 @@ def build(layers: int):
         def __init__(self) -> None:
             super().__init__()
             self.input_norm = nn.RMSNorm(hidden) if hasattr(nn, "RMSNorm") else nn.LayerNorm(hidden)
-            self.q_proj, self.k_proj, self.v_proj, self.o_proj = (nn.Linear(hidden, hidden, bias=False) for _ in range(4))
+            self.q_proj, self.k_proj, self.v_proj, self.o_proj = (
+                nn.Linear(hidden, hidden, bias=False) for _ in range(4)
+            )
             self.post_norm = nn.RMSNorm(hidden) if hasattr(nn, "RMSNorm") else nn.LayerNorm(hidden)
             self.gate_proj = nn.Linear(hidden, inter, bias=False)
             self.up_proj = nn.Linear(hidden, inter, bias=False)
@@ -68,14 +71,16 @@ def build(layers: int):
     return model.to_empty(device="cpu")
 
 
-def digests(model) -> dict:
+def digests(model) -> dict[str, Any]:
     import torch
 
-    return {n: hashlib.blake2b(p.detach().view(torch.uint8).numpy(), digest_size=16).hexdigest()
-            for n, p in model.named_parameters()}
+    return {
+        n: hashlib.blake2b(p.detach().view(torch.uint8).numpy(), digest_size=16).hexdigest()
+        for n, p in model.named_parameters()
+    }
 
 
-def child(kind: str, layers: int) -> dict:
+def child(kind: str, layers: int) -> dict[str, Any]:
     import torch
     from torch import nn
 
@@ -86,13 +91,16 @@ def child(kind: str, layers: int) -> dict:
         p.detach().view(torch.uint8).zero_()
     size = sum(p.numel() * p.element_size() for p in model.parameters())
     start = rss("VmRSS:")
-    out = {"kind": kind, "params": sum(p.numel() for p in model.parameters()), "model_bytes": size,
-           "rss_before": start}
+    out = {"kind": kind, "params": sum(p.numel() for p in model.parameters()), "model_bytes": size, "rss_before": start}
     t0 = time.perf_counter()
     if kind == "default":
         report = parewire.rewire_model(model, init="kaiming_uniform", sampler="fast")
-        out.update(rewired=len(report.rewired), restore=report.restore, workers=report.workers,
-                   headline=report.variance_reduction)
+        out.update(
+            rewired=len(report.rewired),
+            restore=report.restore,
+            workers=report.workers,
+            headline=report.variance_reduction,
+        )
     else:
         before = digests(model)
         n = sum(1 for p in model.parameters() if p.ndim == 2) - 1  # Linear weights: all but the embedding
@@ -140,18 +148,25 @@ def main() -> int:
         f"# rewire_model on a LLaMA-7B-shaped model ({args.layers} blocks, bfloat16)",
         "",
         f"{cpu_name()}, {os.cpu_count()} CPUs; commit {git_commit()}; `python benchmarks/bench_big_model.py"
-        + (f" --layers {args.layers}" if args.layers != 32 else "") + "`",
+        + (f" --layers {args.layers}" if args.layers != 32 else "")
+        + "`",
         "",
         "| run | parameters | model | wall | peak RSS | peak above the model | result |",
         "|---|--:|--:|--:|--:|--:|---|",
     ]
     for r in rows:
-        what = (f"{r['rewired']} rewired, restore={r['restore']}, workers={r['workers']}" if r["kind"] == "default"
-                else f"failed on the last parameter; restored bit for bit: {r['restored']}")
-        lines.append(f"| {r['kind']} | {r['params'] / 1e9:.2f}e9 | {r['model_bytes'] / gib:.2f} GiB | "
-                     f"{r['seconds']:.0f} s | {r['peak'] / gib:.2f} GiB | {r['extra'] / gib:.2f} GiB | {what} |")
-    write_results(args.out, "big_model", "\n".join(lines) + "\n", {"rows": rows, "cpu": cpu_name(),
-                                                                     "commit": git_commit()})
+        what = (
+            f"{r['rewired']} rewired, restore={r['restore']}, workers={r['workers']}"
+            if r["kind"] == "default"
+            else f"failed on the last parameter; restored bit for bit: {r['restored']}"
+        )
+        lines.append(
+            f"| {r['kind']} | {r['params'] / 1e9:.2f}e9 | {r['model_bytes'] / gib:.2f} GiB | "
+            f"{r['seconds']:.0f} s | {r['peak'] / gib:.2f} GiB | {r['extra'] / gib:.2f} GiB | {what} |"
+        )
+    write_results(
+        args.out, "big_model", "\n".join(lines) + "\n", {"rows": rows, "cpu": cpu_name(), "commit": git_commit()}
+    )
     print("\n".join(lines))
     return 0
 

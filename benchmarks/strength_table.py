@@ -29,10 +29,10 @@ import pathlib
 import platform
 import sys
 import time
+from typing import Any
 
 import numpy as np
 import torch
-
 from _env import cpu_name, git_commit, run_in_pool, write_results
 from torch import nn
 
@@ -70,7 +70,7 @@ def stds(w: torch.Tensor) -> tuple[float, float]:
     return math.sqrt(s.in_var), math.sqrt(s.out_var)
 
 
-def run_task(task: dict) -> dict:
+def run_task(task: dict[str, Any]) -> dict[str, Any]:
     torch.set_num_threads(1)
     shape, init, seed, stabilize, K = task["shape"], task["init"], task["seed"], task["stabilize"], task["K"]
     f = INITS[init]
@@ -92,11 +92,16 @@ def run_task(task: dict) -> dict:
         out["stab"] = stds(w)
         parewire.pa_rewire_(w, seed=seed, sampler="numpy")
         out["stab+PA"] = stds(w)
-    return {**task, "shape": list(shape), "values": out, "seconds": time.perf_counter() - t0,
-            "cpu_seconds": time.process_time() - c0}
+    return {
+        **task,
+        "shape": list(shape),
+        "values": out,
+        "seconds": time.perf_counter() - t0,
+        "cpu_seconds": time.process_time() - c0,
+    }
 
 
-def machine() -> dict:
+def machine() -> dict[str, Any]:
     cpu = cpu_name()
     commit = git_commit()
     return {
@@ -122,15 +127,19 @@ def cell(vals: list[float]) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seeds", type=int, default=10, help="seeds per cell (default 10)")
-    ap.add_argument("--big-stab-seeds", type=int, default=2,
-                    help="seeds for stabilisation of the 4096x11008 layer (default 2; orthogonal: none)")
+    ap.add_argument(
+        "--big-stab-seeds",
+        type=int,
+        default=2,
+        help="seeds for stabilisation of the 4096x11008 layer (default 2; orthogonal: none)",
+    )
     ap.add_argument("--K", type=int, default=100, help="stabilisation trials (default 100)")
     ap.add_argument("--workers", type=int, default=2, help="processes, one thread each (default 2)")
     ap.add_argument("--out", default=str(RESULTS), help="directory for the .json and .md (default benchmarks/results)")
     args = ap.parse_args()
     command = "python benchmarks/strength_table.py" + "".join(
-        f" --{k.replace('_', '-')} {v}" for k, v in vars(args).items()
-        if v != ap.get_default(k) and k != "out")
+        f" --{k.replace('_', '-')} {v}" for k, v in vars(args).items() if v != ap.get_default(k) and k != "out"
+    )
 
     tasks = []
     for sname, shape in SHAPES.items():
@@ -140,11 +149,18 @@ def main() -> None:
                     stabilize = init != "orthogonal" and seed <= args.big_stab_seeds
                 else:
                     stabilize = True
-                tasks.append({"name": sname, "shape": shape, "init": init, "seed": seed,
-                              "stabilize": stabilize, "K": args.K})
+                tasks.append(
+                    {"name": sname, "shape": shape, "init": init, "seed": seed, "stabilize": stabilize, "K": args.K}
+                )
+
     # Expensive first, so the two workers finish together.
-    cost = lambda t: math.prod(t["shape"]) * (args.K if t["stabilize"] else 1) * (
-        min(t["shape"][0], math.prod(t["shape"][1:])) if t["init"] == "orthogonal" else 30)
+    def cost(t):
+        return (
+            math.prod(t["shape"])
+            * (args.K if t["stabilize"] else 1)
+            * (min(t["shape"][0], math.prod(t["shape"][1:])) if t["init"] == "orthogonal" else 30)
+        )
+
     tasks.sort(key=cost, reverse=True)
 
     info = machine()  # before the runs: the commit that produced the results
@@ -154,46 +170,68 @@ def main() -> None:
     for sname, shape in SHAPES.items():
         for init in INITS:
             rs = sorted((r for r in done if r["name"] == sname and r["init"] == init), key=lambda r: r["seed"])
-            row = {"layer": sname, "shape": list(shape), "init": init}
+            row: dict[str, Any] = {"layer": sname, "shape": list(shape), "init": init}
             for arm in ARMS:
                 got = [r["values"][arm] for r in rs if arm in r["values"]]
                 row[arm] = {"in_std": [g[0] for g in got], "out_std": [g[1] for g in got], "seeds": len(got)}
             rows.append(row)
 
     cpu = sum(r["cpu_seconds"] for r in done)
-    header = (f"Command: `{command}` — {wall / 60:.1f} min wall with {args.workers} worker processes "
-              f"(1 thread each) on {info['cpu']} ({info['cpus_available']} CPUs available, shared with other jobs "
-              f"while this ran), Python {info['python']}, torch {info['torch']}, numpy {info['numpy']}, "
-              f"parewire {info['parewire']} @ {info['git_commit']}. The tasks used {cpu / 60:.1f} CPU-minutes "
-              f"(≈ {cpu / 60 / args.workers:.1f} min wall on {args.workers} idle cores).")
+    header = (
+        f"Command: `{command}` — {wall / 60:.1f} min wall with {args.workers} worker processes "
+        f"(1 thread each) on {info['cpu']} ({info['cpus_available']} CPUs available, shared with other jobs "
+        f"while this ran), Python {info['python']}, torch {info['torch']}, numpy {info['numpy']}, "
+        f"parewire {info['parewire']} @ {info['git_commit']}. The tasks used {cpu / 60:.1f} CPU-minutes "
+        f"(≈ {cpu / 60 / args.workers:.1f} min wall on {args.workers} idle cores)."
+    )
     lines = [
         "# Strength spread before and after stabilisation and PA rewiring",
         "",
         header,
         "",
-        "Standard deviation of the in-strengths (row sums, one per output neuron) and out-strengths "
-        "(column sums, one per input neuron x kernel position) of each weight viewed as "
-        "(size(0), numel/size(0)); mean ± standard deviation over seeds. "
-        f"stab = stabilize_strength_ with K={args.K}; PA = pa_rewire_ (numpy sampler, the reference's "
-        "algorithm); stab+PA = PA on the stabilised draw; PA fast = the same draws rewired with the "
-        f"fast sampler. {args.seeds} seeds per cell, except the 4096x11008 layer's stab and stab+PA: "
-        f"{args.big_stab_seeds} seeds, and not run for orthogonal (a single orthogonal draw of that "
-        "shape is a QR of an 11008x4096 matrix, about 14 s on one core, so K=100 is ~25 min per seed).",
+        (
+            "Standard deviation of the in-strengths (row sums, one per output neuron) and out-strengths "
+            "(column sums, one per input neuron x kernel position) of each weight viewed as "
+            "(size(0), numel/size(0)); mean ± standard deviation over seeds. "
+            f"stab = stabilize_strength_ with K={args.K}; PA = pa_rewire_ (numpy sampler, the reference's "
+            "algorithm); stab+PA = PA on the stabilised draw; PA fast = the same draws rewired with the "
+            f"fast sampler. {args.seeds} seeds per cell, except the 4096x11008 layer's stab and stab+PA: "
+            f"{args.big_stab_seeds} seeds, and not run for orthogonal (a single orthogonal draw of that "
+            "shape is a QR of an 11008x4096 matrix, about 14 s on one core, so K=100 is ~25 min per seed)."
+        ),
         "",
     ]
     for key, title in (("in_std", "In-strength std (row sums)"), ("out_std", "Out-strength std (column sums)")):
-        lines += [f"## {title}", "", "| layer | shape | init | " + " | ".join(ARMS) + " | PA / before |",
-                  "|---|---|---|" + "---|" * (len(ARMS) + 1)]
+        lines += [
+            f"## {title}",
+            "",
+            "| layer | shape | init | " + " | ".join(ARMS) + " | PA / before |",
+            "|---|---|---|" + "---|" * (len(ARMS) + 1),
+        ]
         for row in rows:
             ratio = np.mean(row["PA"][key]) / np.mean(row["before"][key])
-            lines.append(f"| {row['layer']} | {'x'.join(map(str, row['shape']))} | {row['init']} | "
-                         + " | ".join(cell(row[a][key]) for a in ARMS) + f" | {ratio:.3f} |")
+            lines.append(
+                f"| {row['layer']} | {'x'.join(map(str, row['shape']))} | {row['init']} | "
+                + " | ".join(cell(row[a][key]) for a in ARMS)
+                + f" | {ratio:.3f} |"
+            )
         lines.append("")
     md = "\n".join(lines)
     print(md)
-    write_results(args.out, "strength_table", md,
-                  {"command": command, "wall_seconds": wall, "machine": info, "args": vars(args), "rows": rows,
-                   "task_seconds": sum(r["seconds"] for r in done), "cpu_seconds": cpu})
+    write_results(
+        args.out,
+        "strength_table",
+        md,
+        {
+            "command": command,
+            "wall_seconds": wall,
+            "machine": info,
+            "args": vars(args),
+            "rows": rows,
+            "task_seconds": sum(r["seconds"] for r in done),
+            "cpu_seconds": cpu,
+        },
+    )
 
 
 if __name__ == "__main__":

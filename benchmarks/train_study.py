@@ -37,10 +37,10 @@ import pathlib
 import platform
 import sys
 import time
+from typing import Any
 
 import numpy as np
 import torch
-
 from _env import cpu_name, git_commit, run_in_pool, write_results
 from scipy import stats
 from torch import nn
@@ -57,12 +57,20 @@ EPOCHS, BATCH, LR, MOMENTUM, K = 20, 32, 0.01, 0.9, 100
 
 def build(kind: str) -> nn.Module:
     if kind == "MLP":
-        return nn.Sequential(nn.Flatten(), nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 128), nn.ReLU(),
-                             nn.Linear(128, 10))
+        return nn.Sequential(
+            nn.Flatten(), nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 128), nn.ReLU(), nn.Linear(128, 10)
+        )
     return nn.Sequential(
-        nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(),
-        nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Flatten(), nn.Linear(32 * 4 * 4, 64), nn.ReLU(), nn.Linear(64, 10))
+        nn.Conv2d(1, 16, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(16, 32, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(32 * 4 * 4, 64),
+        nn.ReLU(),
+        nn.Linear(64, 10),
+    )
 
 
 def default_init(w: torch.Tensor, generator: torch.Generator | None = None) -> None:
@@ -83,7 +91,10 @@ def data():
         x = (x / 16.0).astype(np.float32)
         xtr, xte, ytr, yte = train_test_split(x, y, test_size=0.3, stratify=y, random_state=0)
         mean, std = xtr.mean(), xtr.std()
-        f = lambda a: torch.from_numpy((a - mean) / std).reshape(-1, 1, 8, 8)
+
+        def f(a):
+            return torch.from_numpy((a - mean) / std).reshape(-1, 1, 8, 8)
+
         _DATA = f(xtr), torch.from_numpy(ytr), f(xte), torch.from_numpy(yte)
     return _DATA
 
@@ -115,10 +126,10 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     with torch.no_grad():
         acc = (model(x).argmax(1) == y).float().mean().item()
     model.train()
-    return acc
+    return float(acc)
 
 
-def run(task: tuple[str, int, str]) -> dict:
+def run(task: tuple[str, int, str]) -> dict[str, Any]:
     kind, seed, arm = task
     torch.set_num_threads(1)
     t0, c0 = time.perf_counter(), time.process_time()
@@ -139,7 +150,7 @@ def run(task: tuple[str, int, str]) -> dict:
         perm = torch.randperm(len(xtr))  # torch's global generator, paired across arms
         total = 0.0
         for i in range(0, len(xtr), BATCH):
-            idx = perm[i:i + BATCH]
+            idx = perm[i : i + BATCH]
             loss = nn.functional.cross_entropy(model(xtr[idx]), ytr[idx])
             opt.zero_grad()
             loss.backward()
@@ -147,19 +158,34 @@ def run(task: tuple[str, int, str]) -> dict:
             total += loss.item() * len(idx)
         train_loss.append(total / len(xtr))
         test_acc.append(accuracy(model, xte, yte))
-    return {"model": kind, "seed": seed, "arm": arm, "test_acc": test_acc, "train_loss": train_loss,
-            "strength_std": stat, "pairing": pairing, "seconds": time.perf_counter() - t0,
-            "cpu_seconds": time.process_time() - c0}
+    return {
+        "model": kind,
+        "seed": seed,
+        "arm": arm,
+        "test_acc": test_acc,
+        "train_loss": train_loss,
+        "strength_std": stat,
+        "pairing": pairing,
+        "seconds": time.perf_counter() - t0,
+        "cpu_seconds": time.process_time() - c0,
+    }
 
 
-def machine() -> dict:
+def machine() -> dict[str, Any]:
     cpu = cpu_name()
     commit = git_commit()
     import sklearn
 
-    return {"cpu": cpu, "cpus_available": len(os.sched_getaffinity(0)), "python": platform.python_version(),
-            "torch": torch.__version__, "numpy": np.__version__, "sklearn": sklearn.__version__,
-            "parewire": parewire.__version__, "git_commit": commit}
+    return {
+        "cpu": cpu,
+        "cpus_available": len(os.sched_getaffinity(0)),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "sklearn": sklearn.__version__,
+        "parewire": parewire.__version__,
+        "git_commit": commit,
+    }
 
 
 def holm(pvalues: list[float]) -> list[float]:
@@ -179,7 +205,8 @@ def main() -> None:
     ap.add_argument("--out", default=str(RESULTS), help="directory for the .json and .md (default benchmarks/results)")
     args = ap.parse_args()
     command = "python benchmarks/train_study.py" + "".join(
-        f" --{k} {v}" for k, v in vars(args).items() if v != ap.get_default(k) and k != "out")
+        f" --{k} {v}" for k, v in vars(args).items() if v != ap.get_default(k) and k != "out"
+    )
 
     info = machine()  # before the runs: the commit that produced the results
     tasks = [(kind, seed, arm) for kind in reversed(MODELS) for seed in range(args.seeds) for arm in ARMS]
@@ -187,16 +214,20 @@ def main() -> None:
 
     res = {(r["model"], r["arm"], r["seed"]): r for r in done}
     seeds = range(args.seeds)
-    unpaired = [(kind, s) for kind in MODELS for s in seeds
-                if len({tuple(res[kind, arm, s]["pairing"]) for arm in ARMS}) != 1]
+    unpaired = [
+        (kind, s) for kind in MODELS for s in seeds if len({tuple(res[kind, arm, s]["pairing"]) for arm in ARMS}) != 1
+    ]
     if unpaired:
-        raise SystemExit(f"the arms are not paired for {unpaired}: different weights before rewiring "
-                         "or a different torch generator state after it")
+        raise SystemExit(
+            f"the arms are not paired for {unpaired}: different weights before rewiring "
+            "or a different torch generator state after it"
+        )
     metrics = {"final": lambda r: r["test_acc"][-1], "epoch 1": lambda r: r["test_acc"][0]}
-    summary, comparisons = [], []
+    summary: list[dict[str, Any]] = []
+    comparisons: list[dict[str, Any]] = []
     for kind in MODELS:
         for arm in ARMS:
-            row = {"model": kind, "arm": arm}
+            row: dict[str, Any] = {"model": kind, "arm": arm}
             for mname, f in metrics.items():
                 v = np.array([f(res[kind, arm, s]) for s in seeds]) * 100
                 row[mname] = [float(v.mean()), float(v.std(ddof=1))]
@@ -209,10 +240,20 @@ def main() -> None:
                 half = stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / math.sqrt(len(d)) if d.std() > 0 else 0.0
                 t_p = float(stats.ttest_rel(other, base).pvalue) if d.std() > 0 else 1.0
                 w_p = float(stats.wilcoxon(other, base).pvalue) if np.any(d != 0) else 1.0
-                comparisons.append({"model": kind, "arm": arm, "metric": mname, "mean_diff": float(d.mean()),
-                                    "ci95": [float(d.mean() - half), float(d.mean() + half)],
-                                    "better": int((d > 0).sum()), "worse": int((d < 0).sum()),
-                                    "ties": int((d == 0).sum()), "t_p": t_p, "wilcoxon_p": w_p})
+                comparisons.append(
+                    {
+                        "model": kind,
+                        "arm": arm,
+                        "metric": mname,
+                        "mean_diff": float(d.mean()),
+                        "ci95": [float(d.mean() - half), float(d.mean() + half)],
+                        "better": int((d > 0).sum()),
+                        "worse": int((d < 0).sum()),
+                        "ties": int((d == 0).sum()),
+                        "t_p": t_p,
+                        "wilcoxon_p": w_p,
+                    }
+                )
     for c, adj in zip(comparisons, holm([c["t_p"] for c in comparisons])):
         c["t_p_holm"] = adj
     for c, adj in zip(comparisons, holm([c["wilcoxon_p"] for c in comparisons])):
@@ -223,39 +264,49 @@ def main() -> None:
     lines = [
         "# Training study: sklearn digits, paired over initialisation seeds",
         "",
-        f"Command: `{command}` — {wall / 60:.1f} min wall with {args.workers} worker processes (1 thread each) "
-        f"on {info['cpu']} ({info['cpus_available']} CPUs available, shared with other jobs while this ran), "
-        f"Python {info['python']}, torch {info['torch']}, numpy {info['numpy']}, scikit-learn {info['sklearn']}, "
-        f"parewire {info['parewire']} @ {info['git_commit']}. The runs used {cpu / 60:.1f} CPU-minutes in all "
-        f"(≈ {cpu / 60 / args.workers:.1f} min wall on {args.workers} idle cores, plus start-up).",
+        (
+            f"Command: `{command}` — {wall / 60:.1f} min wall with {args.workers} worker processes (1 thread each) "
+            f"on {info['cpu']} ({info['cpus_available']} CPUs available, shared with other jobs while this ran), "
+            f"Python {info['python']}, torch {info['torch']}, numpy {info['numpy']}, scikit-learn {info['sklearn']}, "
+            f"parewire {info['parewire']} @ {info['git_commit']}. The runs used {cpu / 60:.1f} CPU-minutes in all "
+            f"(≈ {cpu / 60 / args.workers:.1f} min wall on {args.workers} idle cores, plus start-up)."
+        ),
         "",
-        f"Data: load_digits, fixed stratified split {len(data()[1])} train / {n_test} test (one test image = "
-        f"{100 / n_test:.2f} points). MLP 64-128-128-10, CNN conv16-conv32-pool-fc64-fc10 (ReLU). "
-        f"SGD lr {LR}, momentum {MOMENTUM}, batch {BATCH}, {EPOCHS} epochs, no augmentation. "
-        f"{args.seeds} seeds per arm; torch.manual_seed(s) fixes the initial model, and the data order is drawn "
-        "from torch's global generator after initialisation. "
-        "PA = the seed README's unseeded loop, PA_rewiring_np(m.weight) on every Linear/Conv weight; "
-        f"stab+PA = stabilize_strength_ (K={K}, default init, private generator) then pa_rewire_ (a seed per "
-        "layer).",
+        (
+            f"Data: load_digits, fixed stratified split {len(data()[1])} train / {n_test} test (one test image = "
+            f"{100 / n_test:.2f} points). MLP 64-128-128-10, CNN conv16-conv32-pool-fc64-fc10 (ReLU). "
+            f"SGD lr {LR}, momentum {MOMENTUM}, batch {BATCH}, {EPOCHS} epochs, no augmentation. "
+            f"{args.seeds} seeds per arm; torch.manual_seed(s) fixes the initial model, and the data order is drawn "
+            "from torch's global generator after initialisation. "
+            "PA = the seed README's unseeded loop, PA_rewiring_np(m.weight) on every Linear/Conv weight; "
+            f"stab+PA = stabilize_strength_ (K={K}, default init, private generator) then pa_rewire_ (a seed per "
+            "layer)."
+        ),
         "",
-        "The arms are paired: for every model and seed, all three arms had bit-identical weights before "
-        "rewiring and the same global generator state after it (checked by this script), so they saw the "
-        "same data order: the unseeded rewiring left torch's random stream as it found it.",
+        (
+            "The arms are paired: for every model and seed, all three arms had bit-identical weights before "
+            "rewiring and the same global generator state after it (checked by this script), so they saw the "
+            "same data order: the unseeded rewiring left torch's random stream as it found it."
+        ),
         "",
         "## Test accuracy (%), mean ± std over seeds",
         "",
-        "| model | arm | after epoch 1 | final (epoch %d) |" % EPOCHS,
+        f"| model | arm | after epoch 1 | final (epoch {EPOCHS}) |",
         "|---|---|---|---|",
     ]
     for row in summary:
-        lines.append(f"| {row['model']} | {row['arm']} | {row['epoch 1'][0]:.2f} ± {row['epoch 1'][1]:.2f} | "
-                     f"{row['final'][0]:.2f} ± {row['final'][1]:.2f} |")
+        lines.append(
+            f"| {row['model']} | {row['arm']} | {row['epoch 1'][0]:.2f} ± {row['epoch 1'][1]:.2f} | "
+            f"{row['final'][0]:.2f} ± {row['final'][1]:.2f} |"
+        )
     lines += [
         "",
         "## Paired differences vs baseline (accuracy points, arm − baseline)",
         "",
-        "p: paired t-test and Wilcoxon signed-rank (zero differences dropped), raw and Holm-adjusted over "
-        f"the {len(comparisons)} comparisons below.",
+        (
+            "p: paired t-test and Wilcoxon signed-rank (zero differences dropped), raw and Holm-adjusted over "
+            f"the {len(comparisons)} comparisons below."
+        ),
         "",
         "| model | arm | metric | mean diff [95% CI] | better / worse / tie | t-test p (Holm) | Wilcoxon p (Holm) |",
         "|---|---|---|---|---|---|---|",
@@ -264,16 +315,34 @@ def main() -> None:
         lines.append(
             f"| {c['model']} | {c['arm']} | {c['metric']} | {c['mean_diff']:+.2f} [{c['ci95'][0]:+.2f}, "
             f"{c['ci95'][1]:+.2f}] | {c['better']} / {c['worse']} / {c['ties']} | {c['t_p']:.3g} "
-            f"({c['t_p_holm']:.3g}) | {c['wilcoxon_p']:.3g} ({c['wilcoxon_p_holm']:.3g}) |")
+            f"({c['t_p_holm']:.3g}) | {c['wilcoxon_p']:.3g} ({c['wilcoxon_p_holm']:.3g}) |"
+        )
     lines.append("")
     md = "\n".join(lines)
     print(md)
-    write_results(args.out, "train_study", md,
-                  {"command": command, "wall_seconds": wall, "cpu_seconds": cpu, "machine": info,
-                   "settings": {"epochs": EPOCHS, "batch": BATCH, "lr": LR, "momentum": MOMENTUM, "K": K,
-                                "seeds": args.seeds, "split": "stratified 70/30, random_state=0"},
-                   "summary": summary, "comparisons": comparisons,
-                   "runs": sorted(done, key=lambda r: (r["model"], r["arm"], r["seed"]))})
+    write_results(
+        args.out,
+        "train_study",
+        md,
+        {
+            "command": command,
+            "wall_seconds": wall,
+            "cpu_seconds": cpu,
+            "machine": info,
+            "settings": {
+                "epochs": EPOCHS,
+                "batch": BATCH,
+                "lr": LR,
+                "momentum": MOMENTUM,
+                "K": K,
+                "seeds": args.seeds,
+                "split": "stratified 70/30, random_state=0",
+            },
+            "summary": summary,
+            "comparisons": comparisons,
+            "runs": sorted(done, key=lambda r: (r["model"], r["arm"], r["seed"])),
+        },
+    )
 
 
 if __name__ == "__main__":

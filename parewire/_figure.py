@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Any, List, Optional, Sequence, Tuple, Union
+from collections.abc import Sequence
+from typing import Any, cast
 
 import numpy as np
 from matplotlib.axes import Axes
@@ -26,16 +27,18 @@ def figure_format(path: PathLike, fn: str) -> str:
         return "png"
     known = FigureCanvasBase.get_supported_filetypes()
     if suffix not in known:
-        raise ValueError(f"{fn}: cannot tell an image format from {os.fspath(path)!r}; "
-                         f"use one of the suffixes {', '.join('.' + k for k in sorted(known))}")
+        raise ValueError(
+            f"{fn}: cannot tell an image format from {os.fspath(path)!r}; "
+            f"use one of the suffixes {', '.join('.' + k for k in sorted(known))}"
+        )
     return suffix
 
 
 def plot(
-    records: List[ParameterRecord],
-    path: Optional[PathLike],
+    records: list[ParameterRecord],
+    path: PathLike | None,
     *,
-    ax: Union[Axes, Sequence[Axes], None],
+    ax: Axes | Sequence[Axes] | None,
     title: str,
     dpi: int,
     max_labels: int,
@@ -56,10 +59,10 @@ def plot(
         axes = [fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[0, 1]), fig.add_subplot(grid[1, :])]
         fig.suptitle(title)
     else:
-        axes = [ax] if not isinstance(ax, (list, tuple, np.ndarray)) else list(np.ravel(ax))
+        axes = list(np.ravel(ax)) if isinstance(ax, (list, tuple, np.ndarray)) else [cast(Axes, ax)]
         if len(axes) not in (1, 3) or not all(hasattr(a, "plot") and hasattr(a, "figure") for a in axes):
             raise ValueError(f"{fn}: ax must be one matplotlib Axes or a sequence of three, got {ax!r}")
-        fig = axes[0].figure
+        fig = cast(Figure, axes[0].figure)  # (a SubFigure when the axes are in one: returned as it is)
     if len(axes) == 3:
         for a, side in zip(axes[:2], ("in", "out")):
             _strength_histogram(a, rewired, side)
@@ -71,11 +74,18 @@ def plot(
 
 def _legend_above(ax: Axes, ncol: int) -> None:
     """A legend in a row above the axes, outside the data."""
-    ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.01), ncol=ncol, borderaxespad=0.0, frameon=False,
-              fontsize=8, columnspacing=1.5)
+    ax.legend(
+        loc="lower left",
+        bbox_to_anchor=(0.0, 1.01),
+        ncol=ncol,
+        borderaxespad=0.0,
+        frameon=False,
+        fontsize=8,
+        columnspacing=1.5,
+    )
 
 
-def _strength_histogram(ax: Axes, rewired: List[ParameterRecord], side: str) -> None:
+def _strength_histogram(ax: Axes, rewired: list[ParameterRecord], side: str) -> None:
     before, after = [], []
     for r in rewired:
         if r.strengths is None:
@@ -98,14 +108,27 @@ def _strength_histogram(ax: Axes, rewired: List[ParameterRecord], side: str) -> 
     lim = max(4.0, float(np.quantile(np.abs(zb), 0.999)))
     bins = np.linspace(-lim, lim, 81)
     color = IN_COLOR if side == "in" else OUT_COLOR
-    ax.hist(np.clip(zb, -lim, lim), bins=bins, density=True, color=BEFORE_COLOR, alpha=0.6,
-            label=f"before (variance {np.var(zb):.3g})")
-    ax.hist(np.clip(za, -lim, lim), bins=bins, density=True, histtype="stepfilled", color=color, alpha=0.55,
-            label=f"after (variance {np.var(za):.3g})")
+    ax.hist(
+        np.clip(zb, -lim, lim),
+        bins=bins.tolist(),
+        density=True,
+        color=BEFORE_COLOR,
+        alpha=0.6,
+        label=f"before (variance {np.var(zb):.3g})",
+    )
+    ax.hist(
+        np.clip(za, -lim, lim),
+        bins=bins.tolist(),
+        density=True,
+        histtype="stepfilled",
+        color=color,
+        alpha=0.55,
+        label=f"after (variance {np.var(za):.3g})",
+    )
     _legend_above(ax, ncol=2)
 
 
-def _layer_groups(names: List[str], max_groups: int) -> Optional[List[Tuple[str, int, int]]]:
+def _layer_groups(names: list[str], max_groups: int) -> list[tuple[str, int, int]] | None:
     """Runs ``(label, start, stop)`` of consecutive parameters sharing a module-name prefix,
     for the deepest prefix that gives at most ``max_groups`` runs (None if even the first
     name component gives more).  A run under the same parent module as its neighbour is
@@ -114,7 +137,7 @@ def _layer_groups(names: List[str], max_groups: int) -> Optional[List[Tuple[str,
     paths = [n.split(".")[:-1] or [n] for n in names]
     best = None
     for depth in range(1, max(len(p) for p in paths) + 1):
-        runs: List[List[Any]] = []
+        runs: list[list[Any]] = []
         for i, p in enumerate(paths):
             key = tuple(p[:depth])
             if runs and runs[-1][0] == key:
@@ -135,13 +158,21 @@ def _layer_groups(names: List[str], max_groups: int) -> Optional[List[Tuple[str,
     return groups
 
 
-def _layer_panel(ax: Axes, rewired: List[ParameterRecord], max_labels: int) -> None:
+def _layer_panel(ax: Axes, rewired: list[ParameterRecord], max_labels: int) -> None:
     x = np.arange(len(rewired))
     small = len(rewired) > 60
     for side, color, marker in (("in", IN_COLOR, "o"), ("out", OUT_COLOR, "s")):
         y = [getattr(r, f"{side}_sd_ratio") for r in rewired]
-        ax.plot(x, [np.nan if v is None else v for v in y], color=color, marker=marker, linestyle="-",
-                linewidth=1.0, markersize=2.5 if small else 4, label=f"{side}-strength s.d. after / before")
+        ax.plot(
+            x,
+            [np.nan if v is None else v for v in y],
+            color=color,
+            marker=marker,
+            linestyle="-",
+            linewidth=1.0,
+            markersize=2.5 if small else 4,
+            label=f"{side}-strength s.d. after / before",
+        )
     ax.axhline(1.0, color=BEFORE_COLOR, linestyle="--", linewidth=1.0, label="unchanged")
     ax.set_yscale("log")
     ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))

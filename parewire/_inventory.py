@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import fnmatch
 import warnings
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Type, Union
+from typing import Any, Callable, Union, cast
 
 import numpy as np
 import torch
@@ -34,8 +35,8 @@ __all__ = ["Entry", "Inventory", "Layers", "Patterns", "build_inventory", "is_dt
 
 Layers = Union[
     None,
-    Type[nn.Module],
-    Sequence[Type[nn.Module]],
+    type[nn.Module],
+    Sequence[type[nn.Module]],
     Callable[[str, nn.Module], bool],
     str,
     Sequence[str],
@@ -50,7 +51,7 @@ def is_dtensor(t: Any) -> bool:
         from torch.distributed.tensor import DTensor
     except ImportError:  # torch < 2.4 keeps it private
         try:
-            from torch.distributed._tensor import DTensor
+            from torch.distributed._tensor import DTensor  # type: ignore[attr-defined]
         except ImportError:
             return False
     return isinstance(t, DTensor)
@@ -67,16 +68,16 @@ class Entry:
 
     name: str
     tensor: torch.Tensor
-    module_type: Optional[str]
+    module_type: str | None
     out_dim: int = 0
     status: str = REWIRE
-    reason: Optional[str] = None
+    reason: str | None = None
     #: storage identity: (device, storage address, storage bytes) or None
-    storage: Optional[Tuple[Any, ...]] = field(default=None, repr=False)
+    storage: tuple[Any, ...] | None = field(default=None, repr=False)
     #: [first byte, one past the last byte) of the elements within the storage
-    span: Tuple[int, int] = field(default=(0, 0), repr=False)
+    span: tuple[int, int] = field(default=(0, 0), repr=False)
     #: key equal for identical views (same storage, offset, shape, strides, dtype) or the same object
-    identity: Tuple[Any, ...] = field(default=(), repr=False)
+    identity: tuple[Any, ...] = field(default=(), repr=False)
 
     @property
     def view(self) -> torch.Tensor:
@@ -87,23 +88,31 @@ class Entry:
         """The report record of an entry that is not rewired."""
         t = self.tensor
         if isinstance(t, nn.parameter.UninitializedParameter):  # no shape yet
-            shape: Tuple[int, ...] = ()
+            shape: tuple[int, ...] = ()
             dtype = "uninitialised"
         else:
             shape, dtype = tuple(t.shape), str(t.dtype).replace("torch.", "")
         status = "not considered" if self.status == NOT_CONSIDERED else "tied" if self.status == TIED else "skipped"
-        return ParameterRecord(self.name, shape, dtype, str(t.device), skipped=self.reason, status=status,
-                               module=self.module_type, out_dim=self.out_dim)
+        return ParameterRecord(
+            self.name,
+            shape,
+            dtype,
+            str(t.device),
+            skipped=self.reason,
+            status=status,
+            module=self.module_type,
+            out_dim=self.out_dim,
+        )
 
 
 @dataclass
 class Inventory:
     """Every entry in model order; ``to_rewire`` are those that will be written."""
 
-    entries: List[Entry]
+    entries: list[Entry]
 
     @property
-    def to_rewire(self) -> List[Entry]:
+    def to_rewire(self) -> list[Entry]:
         return [e for e in self.entries if e.status == REWIRE]
 
 
@@ -113,15 +122,16 @@ class Inventory:
 def unwrap(module: nn.Module) -> nn.Module:
     """The model inside wrappers that do not change it (torch.compile, DDP, DataParallel)."""
     while True:
-        if type(module).__name__ == "OptimizedModule" and isinstance(getattr(module, "_orig_mod", None), nn.Module):
-            module = module._orig_mod
+        inner = getattr(module, "_orig_mod", None)
+        if type(module).__name__ == "OptimizedModule" and isinstance(inner, nn.Module):
+            module = inner
         elif isinstance(module, (nn.DataParallel, nn.parallel.DistributedDataParallel)):
             module = module.module
         else:
             return module
 
 
-def _walk(module: nn.Module, prefix: str = "", recurse: bool = True) -> Iterator[Tuple[str, nn.Module]]:
+def _walk(module: nn.Module, prefix: str = "", recurse: bool = True) -> Iterator[tuple[str, nn.Module]]:
     """(name, module) for the module and (``recurse``) every submodule, wrappers transparent.
 
     A module reachable under two names is listed under both, so that its
@@ -135,19 +145,19 @@ def _walk(module: nn.Module, prefix: str = "", recurse: bool = True) -> Iterator
             yield from _walk(child, f"{prefix}.{child_name}" if prefix else child_name)
 
 
-def _strip_common_prefix(names: Sequence[str]) -> Dict[str, str]:
+def _strip_common_prefix(names: Sequence[str]) -> dict[str, str]:
     """state_dict keys without a wrapper prefix every key shares (``module.``, ``_orig_mod.``)."""
     out = {n: n for n in names}
     for prefix in ("module.", "_orig_mod."):
         while out and all(v.startswith(prefix) for v in out.values()):
-            out = {k: v[len(prefix):] for k, v in out.items()}
+            out = {k: v[len(prefix) :] for k, v in out.items()}
     return out
 
 
 # -- selection -----------------------------------------------------------------------------
 
 
-def _patterns(value: Patterns, what: str, fn: str) -> Tuple[str, ...]:
+def _patterns(value: Patterns, what: str, fn: str) -> tuple[str, ...]:
     if value is None:
         return ()
     if isinstance(value, str):
@@ -157,7 +167,7 @@ def _patterns(value: Patterns, what: str, fn: str) -> Tuple[str, ...]:
     raise TypeError(f"{fn}: {what} must be a name pattern or a list of name patterns, got {value!r}")
 
 
-def _matches(name: str, patterns: Tuple[str, ...]) -> bool:
+def _matches(name: str, patterns: tuple[str, ...]) -> bool:
     return any(fnmatch.fnmatchcase(name, p) for p in patterns)
 
 
@@ -186,28 +196,26 @@ def _describe(layers: Layers, exclude: Patterns) -> str:
 @dataclass
 class _Candidate:
     name: str
-    module: Optional[nn.Module]
+    module: nn.Module | None
     tensor: Any
     selected: bool
     out_dim: int
-    why_not: Optional[str]  # for unselected >= 2-D parameters
+    why_not: str | None  # for unselected >= 2-D parameters
     frozen_counts: bool
 
 
-def _module_candidates(
-    model: nn.Module, layers: Layers, prefix: str, recurse: bool, fn: str
-) -> Iterator[_Candidate]:
-    include: Tuple[str, ...] = ()
-    pick: Optional[Callable[[str, nn.Module], bool]] = None
+def _module_candidates(model: nn.Module, layers: Layers, prefix: str, recurse: bool, fn: str) -> Iterator[_Candidate]:
+    include: tuple[str, ...] = ()
+    pick: Callable[[str, nn.Module], bool] | None = None
     if layers is None:
         pass
     elif _is_type_list(layers):
-        types = layers if isinstance(layers, type) else tuple(layers)  # type: ignore[arg-type]
+        types = (layers,) if isinstance(layers, type) else tuple(cast("Sequence[type[nn.Module]]", layers))
         pick = lambda n, m: isinstance(m, types)  # noqa: E731
     elif isinstance(layers, (str, list, tuple)):
-        include = _patterns(layers, "layers", fn)  # type: ignore[arg-type]
+        include = _patterns(layers, "layers", fn)
     elif callable(layers) and not isinstance(layers, type):
-        pick = layers  # type: ignore[assignment]
+        pick = layers
     else:
         raise TypeError(
             f"{fn}: layers must be None, module types, a predicate (name, module) -> bool "
@@ -233,7 +241,9 @@ def _module_candidates(
             if not selected:
                 if parametrize is not None and isinstance(module, parametrize):
                     why_not = "parametrized: rewire before registering the parametrization"
-                elif any(type(h).__name__ in ("WeightNorm", "SpectralNorm") for h in module._forward_pre_hooks.values()):
+                elif any(
+                    type(h).__name__ in ("WeightNorm", "SpectralNorm") for h in module._forward_pre_hooks.values()
+                ):
                     why_not = "weight_norm/spectral_norm hook: rewire before applying it"
                 elif rule is not None:
                     why_not = f"{type(module).__name__}.{p_name} is not in its layer rule"
@@ -245,7 +255,7 @@ def _module_candidates(
 def _mapping_candidates(model: Mapping[str, Any], layers: Layers, fn: str) -> Iterator[_Candidate]:
     if layers is not None and (not isinstance(layers, (str, list, tuple)) or _is_type_list(layers)):
         raise TypeError(f"{fn}: a state_dict can only be selected from by name patterns, got layers={layers!r}")
-    include = _patterns(layers, "layers", fn)  # type: ignore[arg-type]
+    include = _patterns(layers, "layers", fn)
     keys = [k for k, v in model.items() if isinstance(k, str) and isinstance(v, torch.Tensor)]
     stable = _strip_common_prefix(keys)
     for key in keys:
@@ -262,7 +272,7 @@ def _ndim(t: Any) -> int:
     return 0 if isinstance(t, nn.parameter.UninitializedParameter) else t.ndim
 
 
-def _skip_reason(c: _Candidate, layers: Layers, fn: str) -> Optional[str]:
+def _skip_reason(c: _Candidate, layers: Layers, fn: str) -> str | None:
     t = c.tensor
     if isinstance(t, nn.parameter.UninitializedParameter):
         return "uninitialised (lazy)"
@@ -299,7 +309,7 @@ def _skip_reason(c: _Candidate, layers: Layers, fn: str) -> Optional[str]:
 # -- identity ------------------------------------------------------------------------------
 
 
-def _storage_of(t: torch.Tensor) -> Tuple[Optional[Tuple[Any, ...]], Tuple[int, int]]:
+def _storage_of(t: torch.Tensor) -> tuple[tuple[Any, ...] | None, tuple[int, int]]:
     """(device, storage address, storage bytes) and the byte span of ``t``'s elements in it."""
     if isinstance(t, nn.parameter.UninitializedParameter) or t.is_meta or t.numel() == 0:
         return None, (0, 0)
@@ -314,11 +324,11 @@ def _storage_of(t: torch.Tensor) -> Tuple[Optional[Tuple[Any, ...]], Tuple[int, 
     es = t.element_size()
     lo = t.storage_offset() * es
     hi = lo + es * (1 + sum((n - 1) * s for n, s in zip(t.shape, t.stride())))
-    return (str(t.device), base, nbytes), (lo, hi)
+    return (str(t.device), base, nbytes), (int(lo), int(hi))
 
 
 def _local(t: torch.Tensor) -> torch.Tensor:
-    return t.to_local() if is_dtensor(t) else t
+    return t.to_local() if is_dtensor(t) else t  # type: ignore[attr-defined]  # DTensor's
 
 
 def _identify(entry: Entry) -> None:
@@ -349,7 +359,7 @@ def _bytes(t: torch.Tensor) -> np.ndarray:
 EXACT_OVERLAP_LIMIT = 1 << 20
 
 
-def _overlap(a: Entry, b: Entry) -> Optional[str]:
+def _overlap(a: Entry, b: Entry) -> str | None:
     """None if ``a`` and ``b`` share no byte; else how they do."""
     (alo, ahi), (blo, bhi) = a.span, b.span
     if ahi <= blo or bhi <= alo:
@@ -362,7 +372,7 @@ def _overlap(a: Entry, b: Entry) -> Optional[str]:
     return "share memory" if np.intersect1d(_bytes(ta), _bytes(tb)).size else None
 
 
-def _check_layout(entries: List[Entry], fn: str) -> None:
+def _check_layout(entries: list[Entry], fn: str) -> None:
     """Refuse expanded views and different views of shared memory, before any write."""
     for e in entries:
         if e.status == REWIRE and _bridge.has_internal_overlap(_local(e.tensor)):
@@ -371,8 +381,8 @@ def _check_layout(entries: List[Entry], fn: str) -> None:
                 f"strides {tuple(_local(e.tensor).stride())}); rewiring would write one location twice. "
                 "Make it a real tensor (param.data = param.data.clone()) or exclude it"
             )
-    by_storage: Dict[Tuple[Any, ...], List[Entry]] = {}
-    seen_identity: set = set()
+    by_storage: dict[tuple[Any, ...], list[Entry]] = {}
+    seen_identity: set[tuple[Any, ...]] = set()
     for e in entries:
         if e.storage is None or e.identity in seen_identity:
             continue
@@ -383,7 +393,7 @@ def _check_layout(entries: List[Entry], fn: str) -> None:
             continue
         group.sort(key=lambda e: e.span)
         for i, a in enumerate(group):
-            for b in group[i + 1:]:
+            for b in group[i + 1 :]:
                 if b.span[0] >= a.span[1]:
                     break
                 if REWIRE not in (a.status, b.status):
@@ -398,10 +408,10 @@ def _check_layout(entries: List[Entry], fn: str) -> None:
                     )
 
 
-def _resolve_ties(entries: List[Entry]) -> None:
+def _resolve_ties(entries: list[Entry]) -> None:
     """Identical views of one storage are one parameter: the first selected name is rewired,
     the other names are tied to it; excluding any name of it excludes them all."""
-    groups: Dict[Tuple[Any, ...], List[Entry]] = {}
+    groups: dict[tuple[Any, ...], list[Entry]] = {}
     for e in entries:
         groups.setdefault(e.identity, []).append(e)
     for members in groups.values():
@@ -425,7 +435,7 @@ def _resolve_ties(entries: List[Entry]) -> None:
 
 
 def build_inventory(
-    model: Union[nn.Module, Mapping[str, Any]],
+    model: nn.Module | Mapping[str, Any],
     layers: Layers = None,
     exclude: Patterns = None,
     fn: str = "rewire_model",
@@ -452,7 +462,7 @@ def build_inventory(
         raise TypeError(
             f"{fn}: expected an nn.Module or a state_dict (a mapping of names to tensors), got {type(model).__name__}"
         )
-    entries: List[Entry] = []
+    entries: list[Entry] = []
     for c in candidates:
         module_type = type(c.module).__name__ if c.module is not None else None
         if not c.selected:
@@ -467,6 +477,7 @@ def build_inventory(
     _resolve_ties(entries)
     _check_layout(entries, fn)
     if warn_empty and not any(e.status != NOT_CONSIDERED for e in entries):
-        warnings.warn(f"{fn}: no parameter matched {_describe(layers, exclude)}; nothing was rewired",
-                      UserWarning, stacklevel=3)
+        warnings.warn(
+            f"{fn}: no parameter matched {_describe(layers, exclude)}; nothing was rewired", UserWarning, stacklevel=3
+        )
     return Inventory(entries)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import functools
 import inspect
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Mapping, Optional, Tuple, Union
+from typing import Any, Callable, Union
 
 from torch import nn
 
@@ -17,7 +18,7 @@ __all__ = ["DEFAULT_SAMPLER", "INITIALIZERS", "Init", "RewireOptions", "make_opt
 DEFAULT_SAMPLER: functional.Sampler = "numpy"
 
 #: ``init=`` names -> ``torch.nn.init`` functions (a trailing ``_`` is accepted too).
-INITIALIZERS: Dict[str, Callable[..., Any]] = {
+INITIALIZERS: dict[str, Callable[..., Any]] = {
     "uniform": nn.init.uniform_,
     "normal": nn.init.normal_,
     "trunc_normal": nn.init.trunc_normal_,
@@ -29,16 +30,16 @@ INITIALIZERS: Dict[str, Callable[..., Any]] = {
 }
 
 #: What ``init=`` accepts: a name, a callable, or either with keyword arguments.
-Init = Union[None, str, Callable[..., Any], Tuple[Union[str, Callable[..., Any]], Mapping[str, Any]]]
+Init = Union[None, str, Callable[..., Any], tuple[Union[str, Callable[..., Any]], Mapping[str, Any]]]
 
 
 @dataclass(frozen=True)
 class RewireOptions:
     """What to do to each selected parameter (validated by :func:`make_options`)."""
 
-    init: Optional[Callable[..., Any]] = None
+    init: Callable[..., Any] | None = None
     #: How the report names the initializer, arguments included.
-    init_name: Optional[str] = None
+    init_name: str | None = None
     init_kwargs: Mapping[str, Any] = field(default_factory=dict)
     #: A ``torch.nn.init`` function named by ``init=``: it draws from a private
     #: generator in the worker threads (and in float32 for 16-bit weights).
@@ -79,14 +80,15 @@ def make_options(
                 "pass init= (e.g. init='orthogonal')"
             )
         return RewireOptions(sampler=sampler)
-    kwargs: Dict[str, Any] = {}
+    kwargs: dict[str, Any] = {}
     if isinstance(init, tuple):
         if len(init) != 2 or not isinstance(init[1], Mapping) or not all(isinstance(k, str) for k in init[1]):
             raise TypeError(
                 f"{fn}: init as a tuple must be (name or callable, {{keyword: value}}), "
                 f"e.g. ('kaiming_normal', {{'mode': 'fan_out'}}); got {init!r}"
             )
-        init, kwargs = init[0], dict(init[1])
+        kwargs = dict(init[1])
+        init = init[0]
     if isinstance(init, str):
         key = init[:-1] if init.endswith("_") else init
         if key not in INITIALIZERS:
@@ -94,8 +96,15 @@ def make_options(
         f = INITIALIZERS[key]
         _check_kwargs(f, key, kwargs, fn)
         takes = _takes_generator(f)
-        return RewireOptions(functools.partial(f, **kwargs) if kwargs else f, _label(key, kwargs), kwargs,
-                             True, takes, stabilize, sampler)
+        return RewireOptions(
+            functools.partial(f, **kwargs) if kwargs else f,
+            _label(key, kwargs),
+            kwargs,
+            True,
+            takes,
+            stabilize,
+            sampler,
+        )
     if not callable(init):
         raise TypeError(
             f"{fn}: init must be None, a torch.nn.init name, a callable, or one of those with keyword "
@@ -111,8 +120,9 @@ def make_options(
 def _check_kwargs(f: Callable[..., Any], name: str, kwargs: Mapping[str, Any], fn: str) -> None:
     """Unknown or misplaced keyword arguments fail before any weight is touched."""
     if "generator" in kwargs:
-        raise ValueError(f"{fn}: init {name!r}: do not pass generator=; each parameter gets its own, seeded "
-                         "from its seed")
+        raise ValueError(
+            f"{fn}: init {name!r}: do not pass generator=; each parameter gets its own, seeded from its seed"
+        )
     try:
         signature = inspect.signature(f)
     except (TypeError, ValueError):

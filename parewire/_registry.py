@@ -11,8 +11,9 @@ with that dimension moved to the front.
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Dict, Optional, Sequence, Tuple, Type, Union
+from typing import Union
 
 from torch import nn
 
@@ -23,23 +24,21 @@ __all__ = ["LayerRule", "register_layer", "registered_layers", "rule_for"]
 class LayerRule:
     """The parameters of a module type that are rewired, and their output dimension."""
 
-    params: Tuple[str, ...]
+    params: tuple[str, ...]
     out_dim: int
 
 
-ModuleType = Union[Type[nn.Module], str]
+ModuleType = Union[type[nn.Module], str]
 
 _LOCK = threading.Lock()
-_RULES: Dict[ModuleType, LayerRule] = {}
+_RULES: dict[ModuleType, LayerRule] = {}
 
 
 def _type_name(cls: type) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
-def register_layer(
-    module_type: ModuleType, *, params: Union[str, Sequence[str]] = ("weight",), out_dim: int = 0
-) -> None:
+def register_layer(module_type: ModuleType, *, params: str | Sequence[str] = ("weight",), out_dim: int = 0) -> None:
     """Declare which parameters of ``module_type`` are rewired and where their output neurons are.
 
     :func:`parewire.rewire_model` and :func:`parewire.rewirer` then select
@@ -79,14 +78,14 @@ def register_layer(
         _RULES[module_type] = LayerRule(names, out_dim)
 
 
-def registered_layers() -> Dict[str, LayerRule]:
+def registered_layers() -> dict[str, LayerRule]:
     """``{qualified type name: rule}`` for every registered module type."""
     with _LOCK:
         items = list(_RULES.items())
     return {(k if isinstance(k, str) else _type_name(k)): v for k, v in items}
 
 
-def rule_for(module: nn.Module) -> Optional[LayerRule]:
+def rule_for(module: nn.Module) -> LayerRule | None:
     """The rule of the nearest registered class of ``module``, or None."""
     with _LOCK:
         rules = dict(_RULES)
@@ -98,6 +97,7 @@ def rule_for(module: nn.Module) -> Optional[LayerRule]:
 
 
 # Built-in rules.  Lazy variants (LazyLinear, LazyConv2d, ...) subclass these.
+_t: type[nn.Module]
 for _t in (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d):
     register_layer(_t)
 for _t in (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d):

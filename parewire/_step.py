@@ -14,12 +14,13 @@ import contextlib
 import functools
 import threading
 import time
-from typing import Any, Callable, Iterator, Optional, Tuple
+from collections.abc import Iterator
+from typing import Any, Callable
 
 import numpy as np
 import torch
 
-from . import _bridge, _C, functional
+from . import _C, _bridge, functional
 from ._inventory import Entry, oriented
 from ._options import RewireOptions
 from .functional import StrengthStats
@@ -29,7 +30,7 @@ from .seeding import derive_seed, seed_words
 __all__ = ["Measured", "measure", "rewire_entry"]
 
 #: Statistics plus the per-neuron strengths (row sums, column sums) in float64.
-Measured = Tuple[StrengthStats, np.ndarray, np.ndarray]
+Measured = tuple[StrengthStats, np.ndarray, np.ndarray]
 
 # Callable initializers draw from torch's global RNG, which threads share: each
 # such call runs alone, with the global RNG seeded from the parameter's seed.
@@ -72,8 +73,9 @@ def _init_in_place(t: torch.Tensor, init: Callable[..., Any]) -> None:
     shape, dtype, ptr = t.shape, t.dtype, t.data_ptr()
     init(t)
     if t.shape != shape or t.dtype != dtype or t.data_ptr() != ptr:
-        raise RuntimeError("the initializer replaced the tensor's storage, shape or dtype; it must fill the "
-                           "tensor in place")
+        raise RuntimeError(
+            "the initializer replaced the tensor's storage, shape or dtype; it must fill the tensor in place"
+        )
 
 
 def _initialise(scratch: torch.Tensor, seed: int, options: RewireOptions) -> None:
@@ -102,7 +104,7 @@ def _initialise(scratch: torch.Tensor, seed: int, options: RewireOptions) -> Non
 
 
 def _rewire(
-    t: torch.Tensor, seed: int, options: RewireOptions, coupled: bool, cancel: Optional[_bridge.CancelToken]
+    t: torch.Tensor, seed: int, options: RewireOptions, coupled: bool, cancel: _bridge.CancelToken | None
 ) -> None:
     code = functional.sampler_code(options.sampler, "rewire_model")
     # coupled: a seeded numpy-sampler call restarts each pass from the seed, as the
@@ -117,10 +119,10 @@ def rewire_entry(
     seed: int,
     options: RewireOptions,
     *,
-    target: Optional[torch.Tensor] = None,
-    before: Optional[Measured] = None,
+    target: torch.Tensor | None = None,
+    before: Measured | None = None,
     coupled: bool = True,
-    cancel: Optional[_bridge.CancelToken] = None,
+    cancel: _bridge.CancelToken | None = None,
 ) -> ParameterRecord:
     """Initialise (optionally), stabilise (optionally), measure and rewire one parameter in place.
 
@@ -139,8 +141,11 @@ def rewire_entry(
     else:
         t0 = time.perf_counter()
         # A named initializer overwrites every value; a callable may read them.
-        work = (torch.empty(view.shape, dtype=view.dtype, device=view.device) if options.named
-                else view.clone(memory_format=torch.contiguous_format))
+        work = (
+            torch.empty(view.shape, dtype=view.dtype, device=view.device)
+            if options.named
+            else view.clone(memory_format=torch.contiguous_format)
+        )
         _initialise(work, seed, options)
         init_seconds = time.perf_counter() - t0
         before = None

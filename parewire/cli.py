@@ -27,7 +27,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Mapping
-from typing import Any, Callable, Dict, List, NoReturn, Optional, Tuple, Union
+from typing import Any, Callable, NoReturn, cast
 
 import torch
 from torch import nn
@@ -51,10 +51,19 @@ class CliError(Exception):
 def small_cnn() -> nn.Module:
     """The built-in default when torchvision is missing: a small CIFAR-style CNN."""
     return nn.Sequential(
-        nn.Conv2d(3, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(64, 128, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-        nn.Linear(128, 256), nn.ReLU(), nn.Linear(256, 10),
+        nn.Conv2d(3, 32, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(64, 128, 3, padding=1),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(128, 256),
+        nn.ReLU(),
+        nn.Linear(256, 10),
     )
 
 
@@ -66,7 +75,7 @@ def _torchvision() -> Any:
     return torchvision
 
 
-def _torchvision_names() -> List[str]:
+def _torchvision_names() -> list[str]:
     tv = _torchvision()
     if tv is None:
         return []
@@ -76,7 +85,7 @@ def _torchvision_names() -> List[str]:
     return [n for n in dir(models) if n.islower() and not n.startswith("_") and callable(getattr(models, n))]
 
 
-def default_model() -> Tuple[str, nn.Module]:
+def default_model() -> tuple[str, nn.Module]:
     tv = _torchvision()
     if tv is None:
         return "small_cnn", small_cnn()
@@ -86,20 +95,28 @@ def default_model() -> Tuple[str, nn.Module]:
 def _torchvision_model(name: str) -> nn.Module:
     tv = _torchvision()
     if tv is None:
-        raise CliError(f"unknown model {name!r}: torchvision is not installed (pip install torchvision), "
-                       "and it is not a module:callable factory or an existing file")
+        raise CliError(
+            f"unknown model {name!r}: torchvision is not installed (pip install torchvision), "
+            "and it is not a module:callable factory or an existing file"
+        )
     names = _torchvision_names()
     if name not in names:
         close = difflib.get_close_matches(name, names, n=3)
-        hint = f" (did you mean {', '.join(close)}?)" if close else " (e.g. resnet18, resnet50, vit_b_16, mobilenet_v3_small)"
-        raise CliError(f"unknown model {name!r}: not a torchvision model name{hint}, "
-                       "a module:callable factory or an existing file")
+        hint = (
+            f" (did you mean {', '.join(close)}?)"
+            if close
+            else " (e.g. resnet18, resnet50, vit_b_16, mobilenet_v3_small)"
+        )
+        raise CliError(
+            f"unknown model {name!r}: not a torchvision model name{hint}, a module:callable factory or an existing file"
+        )
     models = tv.models
     builder = models.get_model_builder(name) if hasattr(models, "get_model_builder") else getattr(models, name)
     kwargs = {"weights": None}
     if "weights_backbone" in inspect.signature(builder).parameters:
         kwargs["weights_backbone"] = None  # detection models would otherwise download a backbone
-    return builder(**kwargs)
+    model: nn.Module = builder(**kwargs)
+    return model
 
 
 def _factory_model(spec: str) -> nn.Module:
@@ -140,11 +157,10 @@ def _check_torch_save_file(path: str) -> None:
         raise CliError(f"{path} is empty, not a file written by torch.save")
     # torch.save writes a zip archive (torch >= 1.6) or, in the legacy format, a pickle.
     if not (head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"):
-        raise CliError(f"{path} is not a torch.save file (neither a zip archive nor a pickle): "
-                       f"it starts with {head!r}")
+        raise CliError(f"{path} is not a torch.save file (neither a zip archive nor a pickle): it starts with {head!r}")
 
 
-def _refused_global_hint(text: str) -> Optional[str]:
+def _refused_global_hint(text: str) -> str | None:
     """What to do about a class that weights_only=True refused, from torch's message."""
     found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
     if found is None:
@@ -152,14 +168,18 @@ def _refused_global_hint(text: str) -> Optional[str]:
     name = found.group(1)
     safe = "(parewire loads with weights_only=True, which runs no code from the file)"
     if name.endswith(("UninitializedParameter", "UninitializedBuffer")):
-        return (f"it holds uninitialised (lazy) parameters ({name}), which have no values; "
-                "run one forward pass before saving the state_dict")
+        return (
+            f"it holds uninitialised (lazy) parameters ({name}), which have no values; "
+            "run one forward pass before saving the state_dict"
+        )
     module_name, _, attr = name.rpartition(".")
     cls = getattr(sys.modules.get(module_name), attr, None)  # only modules already imported: no code runs
     if name.startswith("torch.nn.modules.") or (isinstance(cls, type) and issubclass(cls, nn.Module)):
-        return (f"it holds a whole pickled model ({name}, from torch.save(model)) {safe}; "
-                "save model.state_dict() instead, or rewire it in Python: "
-                "parewire.rewire_model(torch.load(path, weights_only=False)) if you trust the file")
+        return (
+            f"it holds a whole pickled model ({name}, from torch.save(model)) {safe}; "
+            "save model.state_dict() instead, or rewire it in Python: "
+            "parewire.rewire_model(torch.load(path, weights_only=False)) if you trust the file"
+        )
     return f"it holds a Python object of type {name} {safe}; save the state_dict alone"
 
 
@@ -167,28 +187,32 @@ def _has_tensors(m: Any) -> bool:
     return isinstance(m, Mapping) and any(isinstance(v, torch.Tensor) for v in m.values())
 
 
-def _find_state_dict(obj: Any, path: str) -> Mapping:
+def _find_state_dict(obj: Any, path: str) -> Mapping[str, Any]:
     """The mapping of tensors in a checkpoint: the object itself, under a known key
     (at the top or one level down), or the one mapping of tensors one level down."""
     if _has_tensors(obj):
-        return obj
+        return cast("Mapping[str, Any]", obj)
     if isinstance(obj, Mapping):
         for outer in [obj] + [v for v in obj.values() if isinstance(v, Mapping)]:
             for key in WRAPPER_KEYS:
                 if _has_tensors(outer.get(key)):
-                    return outer[key]
+                    return cast("Mapping[str, Any]", outer[key])
         found = [k for k, v in obj.items() if _has_tensors(v)]
         if len(found) == 1:
-            return obj[found[0]]
+            return cast("Mapping[str, Any]", obj[found[0]])
         if found:
-            raise CliError(f"{path} holds several state_dicts (under {', '.join(map(repr, found))}); "
-                           f"save the one to rewire alone, or under one of the keys {', '.join(WRAPPER_KEYS)}")
+            raise CliError(
+                f"{path} holds several state_dicts (under {', '.join(map(repr, found))}); "
+                f"save the one to rewire alone, or under one of the keys {', '.join(WRAPPER_KEYS)}"
+            )
     kind = f"a dict with keys {', '.join(map(repr, list(obj)[:6]))}" if isinstance(obj, Mapping) else type(obj).__name__
-    raise CliError(f"{path} does not hold a state_dict (a dict of tensors, alone or under one of the keys "
-                   f"{', '.join(WRAPPER_KEYS)}); found {kind}")
+    raise CliError(
+        f"{path} does not hold a state_dict (a dict of tensors, alone or under one of the keys "
+        f"{', '.join(WRAPPER_KEYS)}); found {kind}"
+    )
 
 
-def _state_dict_file(path: str) -> Tuple[Any, Mapping]:
+def _state_dict_file(path: str) -> tuple[Any, Mapping[str, Any]]:
     """(the loaded object, the mapping of tensors inside it)."""
     _check_torch_save_file(path)
     try:
@@ -200,8 +224,10 @@ def _state_dict_file(path: str) -> Tuple[Any, Mapping]:
         text = str(e).strip()
         why = _refused_global_hint(text)
         if why is None and "Weights only load failed" in text:
-            why = ("it holds objects other than tensors and plain containers (parewire loads with "
-                   "weights_only=True, which runs no code from the file); save the state_dict alone")
+            why = (
+                "it holds objects other than tensors and plain containers (parewire loads with "
+                "weights_only=True, which runs no code from the file); save the state_dict alone"
+            )
         if why is None:
             why = (text.splitlines() or [type(e).__name__])[0]
         raise CliError(f"cannot read a state_dict from {path}: {why}") from None
@@ -236,7 +262,7 @@ def model_kind(spec: str) -> str:
     return "file"
 
 
-def load_model(spec: Optional[str]) -> Tuple[str, Union[nn.Module, Mapping], Any]:
+def load_model(spec: str | None) -> tuple[str, nn.Module | Mapping[str, Any], Any]:
     """``(display name, model or state_dict, what --save writes)`` for a MODEL argument."""
     if spec is None:
         name, model = default_model()
@@ -298,8 +324,9 @@ class _Output:
         except Exception as e:
             self.discard()
             first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-            raise CliError(f"{self.flag} {self.path}: writing failed ({first}); "
-                           f"{self.path} was left as it was") from None
+            raise CliError(
+                f"{self.flag} {self.path}: writing failed ({first}); {self.path} was left as it was"
+            ) from None
         self.tmp = None
         try:  # make the rename itself durable
             fd = os.open(self.folder, os.O_RDONLY)
@@ -329,8 +356,8 @@ def _write_text(text: str) -> Callable[[str], None]:
     return fill
 
 
-def _lazy_entries(state: Mapping) -> List[str]:
-    lazy = nn.parameter.UninitializedTensorMixin
+def _lazy_entries(state: Mapping[str, Any]) -> list[str]:
+    lazy = (nn.parameter.UninitializedParameter, nn.parameter.UninitializedBuffer)
     return [k for k, v in state.items() if isinstance(v, lazy)]
 
 
@@ -364,7 +391,7 @@ def _workers(text: str) -> int:
     return value
 
 
-def _patterns(values: Optional[List[str]]) -> Optional[List[str]]:
+def _patterns(values: list[str] | None) -> list[str] | None:
     """Repeated flags and comma-separated lists (parameter names have no commas)."""
     if values is None:
         return None
@@ -372,34 +399,76 @@ def _patterns(values: Optional[List[str]]) -> Optional[List[str]]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="parewire", description=__doc__.split("\n\n", 1)[1],
-                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("model", nargs="?", metavar="MODEL",
-                   help="small_cnn, a torchvision model name, a module:callable factory, or a torch.save "
-                        "checkpoint file (default: resnet18, or small_cnn without torchvision)")
-    p.add_argument("--init", metavar="NAME", choices=sorted(INITIALIZERS),
-                   help=f"re-initialise each weight first with torch.nn.init: {', '.join(sorted(INITIALIZERS))}")
-    p.add_argument("--stabilize", metavar="K", type=_non_negative, default=0,
-                   help="keep the best of K draws of --init (lowest strength variance) before rewiring")
-    p.add_argument("--seed", metavar="N", type=_non_negative, default=0,
-                   help="seed of the rewiring, any non-negative integer (default 0); the model is built "
-                        "after torch.manual_seed(N mod 2**64)")
-    p.add_argument("--sampler", metavar="NAME", choices=sorted(functional.SAMPLERS), default=DEFAULT_SAMPLER,
-                   help=f"{' or '.join(sorted(functional.SAMPLERS))} (default {DEFAULT_SAMPLER})")
-    p.add_argument("--layers", metavar="PATTERN", action="append",
-                   help="rewire only parameters whose names match (fnmatch, e.g. 'layer4.*'); "
-                        "repeat it or separate patterns by commas")
-    p.add_argument("--exclude", metavar="PATTERN", action="append",
-                   help="leave parameters whose names match alone (fnmatch); repeat it or use commas")
-    p.add_argument("--workers", metavar="N", type=_workers, default=None,
-                   help="threads, >= 1 (default: the CPUs available); results do not depend on it")
-    p.add_argument("--save", metavar="PATH",
-                   help="write the rewired state_dict (torch.save; the whole checkpoint for a checkpoint "
-                        "file), atomically: PATH is replaced only once the new file is complete")
+    p = _Parser(
+        prog="parewire", description=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument(
+        "model",
+        nargs="?",
+        metavar="MODEL",
+        help="small_cnn, a torchvision model name, a module:callable factory, or a torch.save "
+        "checkpoint file (default: resnet18, or small_cnn without torchvision)",
+    )
+    p.add_argument(
+        "--init",
+        metavar="NAME",
+        choices=sorted(INITIALIZERS),
+        help=f"re-initialise each weight first with torch.nn.init: {', '.join(sorted(INITIALIZERS))}",
+    )
+    p.add_argument(
+        "--stabilize",
+        metavar="K",
+        type=_non_negative,
+        default=0,
+        help="keep the best of K draws of --init (lowest strength variance) before rewiring",
+    )
+    p.add_argument(
+        "--seed",
+        metavar="N",
+        type=_non_negative,
+        default=0,
+        help="seed of the rewiring, any non-negative integer (default 0); the model is built "
+        "after torch.manual_seed(N mod 2**64)",
+    )
+    p.add_argument(
+        "--sampler",
+        metavar="NAME",
+        choices=sorted(functional.SAMPLERS),
+        default=DEFAULT_SAMPLER,
+        help=f"{' or '.join(sorted(functional.SAMPLERS))} (default {DEFAULT_SAMPLER})",
+    )
+    p.add_argument(
+        "--layers",
+        metavar="PATTERN",
+        action="append",
+        help="rewire only parameters whose names match (fnmatch, e.g. 'layer4.*'); "
+        "repeat it or separate patterns by commas",
+    )
+    p.add_argument(
+        "--exclude",
+        metavar="PATTERN",
+        action="append",
+        help="leave parameters whose names match alone (fnmatch); repeat it or use commas",
+    )
+    p.add_argument(
+        "--workers",
+        metavar="N",
+        type=_workers,
+        default=None,
+        help="threads, >= 1 (default: the CPUs available); results do not depend on it",
+    )
+    p.add_argument(
+        "--save",
+        metavar="PATH",
+        help="write the rewired state_dict (torch.save; the whole checkpoint for a checkpoint "
+        "file), atomically: PATH is replaced only once the new file is complete",
+    )
     p.add_argument("--json", metavar="PATH", help="write the report as JSON ('-': to stdout, the table to stderr)")
-    p.add_argument("--plot", metavar="PATH",
-                   help="write a figure of strengths before vs after; the format follows the suffix "
-                        "(.png, .svg, .pdf)")
+    p.add_argument(
+        "--plot",
+        metavar="PATH",
+        help="write a figure of strengths before vs after; the format follows the suffix (.png, .svg, .pdf)",
+    )
     p.add_argument("--quiet", action="store_true", help="print nothing on success")
     p.add_argument("--version", action="version", version=f"parewire {__version__}")
     return p
@@ -424,10 +493,13 @@ def run(args: argparse.Namespace) -> int:
         except ValueError as e:
             raise CliError(str(e)) from None
     json_to_stdout = args.json == "-"
-    outputs: Dict[str, _Output] = {}
+    outputs: dict[str, _Output] = {}
     try:
-        for flag, path in (("--save", args.save), ("--json", None if json_to_stdout else args.json),
-                           ("--plot", args.plot)):
+        for flag, path in (
+            ("--save", args.save),
+            ("--json", None if json_to_stdout else args.json),
+            ("--plot", args.plot),
+        ):
             if path is not None:
                 outputs[flag] = _Output(path, flag)
         return _rewire_and_write(args, outputs, json_to_stdout)
@@ -436,26 +508,36 @@ def run(args: argparse.Namespace) -> int:
             out.discard()
 
 
-def _rewire_and_write(args: argparse.Namespace, outputs: Dict[str, _Output], json_to_stdout: bool) -> int:
+def _rewire_and_write(args: argparse.Namespace, outputs: dict[str, _Output], json_to_stdout: bool) -> int:
     t0 = time.perf_counter()
     torch.manual_seed(args.seed % _TORCH_SEED_MODULUS)  # the model's own initialisation is reproducible too
     name, model, saved = load_model(args.model)
     if not args.quiet and args.model is not None and os.path.exists(args.model) and saved is None:
-        print(f"parewire: note: {args.model} is taken as a model name; write ./{args.model} for the file",
-              file=sys.stderr)
+        print(
+            f"parewire: note: {args.model} is taken as a model name; write ./{args.model} for the file", file=sys.stderr
+        )
     if "--save" in outputs and isinstance(model, nn.Module):
         lazy = _lazy_entries(model.state_dict())
         if lazy:
-            raise CliError(f"--save: {', '.join(lazy[:3])}{', ...' if len(lazy) > 3 else ''} are uninitialised "
-                           "(lazy) and a state_dict holding them cannot be loaded back; run one forward pass in "
-                           "the factory so they get their shapes, or leave --save out")
+            raise CliError(
+                f"--save: {', '.join(lazy[:3])}{', ...' if len(lazy) > 3 else ''} are uninitialised "
+                "(lazy) and a state_dict holding them cannot be loaded back; run one forward pass in "
+                "the factory so they get their shapes, or leave --save out"
+            )
     report = rewire_model(
-        model, init=args.init, stabilize=args.stabilize, seed=args.seed, sampler=args.sampler,
-        layers=_patterns(args.layers), exclude=_patterns(args.exclude),
-        workers=args.workers, progress=not args.quiet and sys.stderr.isatty(), name=name,
+        model,
+        init=args.init,
+        stabilize=args.stabilize,
+        seed=args.seed,
+        sampler=args.sampler,
+        layers=_patterns(args.layers),
+        exclude=_patterns(args.exclude),
+        workers=args.workers,
+        progress=not args.quiet and sys.stderr.isatty(),
+        name=name,
     )
     if "--save" in outputs:
-        to_save = saved if saved is not None else model.state_dict()
+        to_save = saved if saved is not None else cast(nn.Module, model).state_dict()
         outputs["--save"].commit(lambda tmp: torch.save(to_save, tmp))
     if "--json" in outputs or json_to_stdout:
         text = report.to_json()
@@ -472,7 +554,7 @@ def _rewire_and_write(args: argparse.Namespace, outputs: Dict[str, _Output], jso
     return 0
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``parewire`` console script; returns the exit status."""
     args = build_parser().parse_args(argv)
     try:

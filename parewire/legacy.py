@@ -33,19 +33,19 @@ Differences from the reference, all deliberate:
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional, Tuple
+from typing import Any, Callable
 
 import numpy as np
 import torch
 
-from . import _bridge, _C
+from . import _C, _bridge
 from .functional import _is_empty, _stabilize
 from .seeding import SeedWords, seed_words, state_seed, words_from_state
 
 __all__ = ["PA_rewiring_np", "PA_rewiring_torch", "rewiring_np", "rewiring_torch", "stabilize_strength"]
 
 
-def _legacy_seed(seed: Any, fn: str) -> Tuple[Optional[SeedWords], Optional[np.random.PCG64]]:
+def _legacy_seed(seed: Any, fn: str) -> tuple[SeedWords | None, np.random.PCG64 | None]:
     """(the words of a truthy seed, or None; the PCG64 bit generator to follow, or None).
     Both None: unseeded."""
     if isinstance(seed, np.random.Generator):
@@ -73,15 +73,21 @@ def _run(weights: Any, seed: Any, passes: int, fn: str) -> Any:
         reseed = words is not None
         if words is None:
             words = seed_words(state_seed(None, fn))
-        _bridge.rewire(weights, words, passes=passes, sampler=_C.SAMPLER_NUMPY, reseed=reseed, fn=fn,
-                       arg="weights")
+        _bridge.rewire(weights, words, passes=passes, sampler=_C.SAMPLER_NUMPY, reseed=reseed, fn=fn, arg="weights")
         return weights
     # Hold the generator's lock from reading its state to writing it back, as
     # numpy's own methods do, so concurrent calls draw disjoint numbers.
     with bitgen.lock:
         state = bitgen.state
-        final = _bridge.rewire(weights, words_from_state(state), passes=passes, sampler=_C.SAMPLER_NUMPY,
-                               reseed=False, fn=fn, arg="weights")
+        final = _bridge.rewire(
+            weights,
+            words_from_state(state),
+            passes=passes,
+            sampler=_C.SAMPLER_NUMPY,
+            reseed=False,
+            fn=fn,
+            arg="weights",
+        )
         state["state"] = {"state": (final[0] << 64) | final[1], "inc": (final[2] << 64) | final[3]}
         bitgen.state = state
     return weights

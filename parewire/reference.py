@@ -10,12 +10,14 @@ with something obviously right.  Use :func:`parewire.pa_rewire_` for real work.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 __all__ = ["rewire_pass", "pa_rewire"]
 
 
-def rewire_pass(w: np.ndarray, seed) -> np.ndarray:
+def rewire_pass(w: np.ndarray, seed: Any) -> np.ndarray:
     """One preferential-attachment pass over the rows of the 2-D array ``w``, in place.
 
     Row 0 stays; row ``r`` is sorted and its values are dealt to columns drawn
@@ -34,7 +36,7 @@ def rewire_pass(w: np.ndarray, seed) -> np.ndarray:
     return w
 
 
-def pa_rewire(weights: np.ndarray, seed) -> np.ndarray:
+def pa_rewire(weights: np.ndarray, seed: Any) -> np.ndarray:
     """Return a rewired copy of ``weights`` (any shape with ``ndim >= 2``).
 
     The tensor is viewed as ``(size(0), numel / size(0))``; one pass runs over

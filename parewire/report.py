@@ -14,12 +14,13 @@ import math
 import os
 import statistics
 from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Any, Literal, Union
 
 import numpy as np
 
-from .functional import StrengthStats
+from .functional import Sampler, StrengthStats
 
 if TYPE_CHECKING:  # pragma: no cover - imported for annotations only
     from matplotlib.axes import Axes
@@ -38,41 +39,42 @@ HEADLINE = (
     "headline: the mean over rewired parameters weighted by their number of weights"
 )
 
-def _finite(x: Optional[float]) -> Optional[float]:
+
+def _finite(x: float | None) -> float | None:
     """JSON has no NaN: undefined statistics (one neuron) become null."""
     return None if x is None or not math.isfinite(x) else float(x)
 
 
-def _reduction(before: float, after: float) -> Optional[float]:
+def _reduction(before: float, after: float) -> float | None:
     """1 - after/before, or None where it is undefined (NaN, zero variance)."""
     if not (math.isfinite(before) and math.isfinite(after)) or before <= 0.0:
         return None
     return 1.0 - after / before
 
 
-def _sd_ratio(before: float, after: float) -> Optional[float]:
+def _sd_ratio(before: float, after: float) -> float | None:
     """sqrt(after/before): the ratio of standard deviations, or None where undefined."""
     if not (math.isfinite(before) and math.isfinite(after)) or before <= 0.0 or after < 0.0:
         return None
     return math.sqrt(after / before)
 
 
-def _weighted_mean(pairs: Iterable[Tuple[int, Optional[float]]]) -> Optional[float]:
+def _weighted_mean(pairs: Iterable[tuple[int, float | None]]) -> float | None:
     """sum(n * v) / sum(n) over the pairs whose value is defined."""
     kept = [(n, v) for n, v in pairs if v is not None]
     total = sum(n for n, _ in kept)
     return sum(n * v for n, v in kept) / total if total else None
 
 
-def _percent(x: Optional[float]) -> str:
+def _percent(x: float | None) -> str:
     return "n/a" if x is None else f"{100.0 * x:.1f}%"
 
 
-def _ratio(x: Optional[float]) -> str:
+def _ratio(x: float | None) -> str:
     return "n/a" if x is None else f"{x:.3g}"
 
 
-def _shape(shape: Tuple[int, ...]) -> str:
+def _shape(shape: tuple[int, ...]) -> str:
     return "x".join(map(str, shape))
 
 
@@ -101,20 +103,20 @@ class ParameterRecord:
     """
 
     name: str
-    shape: Tuple[int, ...]
+    shape: tuple[int, ...]
     dtype: str
     device: str = "cpu"
-    seed: Optional[int] = None
-    before: Optional[StrengthStats] = None
-    after: Optional[StrengthStats] = None
+    seed: int | None = None
+    before: StrengthStats | None = None
+    after: StrengthStats | None = None
     seconds: float = 0.0
     init_seconds: float = 0.0
-    skipped: Optional[str] = None
+    skipped: str | None = None
     #: Per-neuron strengths for :meth:`RewireReport.plot`: ``{"in_before",
     #: "out_before", "in_after", "out_after"}`` -> float64 arrays.
-    strengths: Optional[Dict[str, np.ndarray]] = field(default=None, repr=False, compare=False)
+    strengths: dict[str, np.ndarray] | None = field(default=None, repr=False, compare=False)
     status: str = ""
-    module: Optional[str] = None
+    module: str | None = None
     out_dim: int = 0
 
     def __post_init__(self) -> None:
@@ -132,48 +134,48 @@ class ParameterRecord:
         return math.prod(self.shape)
 
     @property
-    def rows_cols(self) -> Tuple[Optional[int], Optional[int]]:
+    def rows_cols(self) -> tuple[int | None, int | None]:
         """``(output neurons, inputs per neuron)`` of the rewired view, when the shape is known."""
         if len(self.shape) < 2 or not 0 <= self.out_dim < len(self.shape) or self.shape[self.out_dim] == 0:
             return None, None
         rows = self.shape[self.out_dim]
         return rows, self.numel // rows
 
-    def _both(self, reduce: Any, attr: str) -> Optional[float]:
+    def _both(self, reduce: Callable[[float, float], float | None], attr: str) -> float | None:
         if self.before is None or self.after is None:
             return None
         return reduce(getattr(self.before, attr), getattr(self.after, attr))
 
     @property
-    def variance_reduction(self) -> Optional[float]:
+    def variance_reduction(self) -> float | None:
         """``1 - after.score / before.score`` (score: mean of the in and out
         strength variances), or None when skipped or undefined."""
         return self._both(_reduction, "score")
 
     @property
-    def in_reduction(self) -> Optional[float]:
+    def in_reduction(self) -> float | None:
         """``1 - after.in_var / before.in_var``, or None."""
         return self._both(_reduction, "in_var")
 
     @property
-    def out_reduction(self) -> Optional[float]:
+    def out_reduction(self) -> float | None:
         """``1 - after.out_var / before.out_var``, or None."""
         return self._both(_reduction, "out_var")
 
     @property
-    def in_sd_ratio(self) -> Optional[float]:
+    def in_sd_ratio(self) -> float | None:
         """In-strength standard deviation after / before, or None."""
         return self._both(_sd_ratio, "in_var")
 
     @property
-    def out_sd_ratio(self) -> Optional[float]:
+    def out_sd_ratio(self) -> float | None:
         """Out-strength standard deviation after / before, or None."""
         return self._both(_sd_ratio, "out_var")
 
-    def flat(self) -> Dict[str, Any]:
+    def flat(self) -> dict[str, Any]:
         """One flat row (a dict of scalars) for tables: see :meth:`RewireReport.to_pandas`."""
         rows, cols = self.rows_cols
-        row: Dict[str, Any] = {
+        row: dict[str, Any] = {
             "name": self.name,
             "status": self.status,
             "module": self.module,
@@ -201,16 +203,16 @@ class ParameterRecord:
         )
         return row
 
-    def to_dict(self, *, strengths: bool = False) -> Dict[str, Any]:
+    def to_dict(self, *, strengths: bool = False) -> dict[str, Any]:
         """JSON-ready: NaN statistics become None; the seed stays an exact int;
         arrays become lists if ``strengths``."""
 
-        def stats(s: Optional[StrengthStats]) -> Optional[Dict[str, Any]]:
+        def stats(s: StrengthStats | None) -> dict[str, Any] | None:
             if s is None:
                 return None
             return {"rows": s.rows, "cols": s.cols, **{k: _finite(getattr(s, k)) for k in StrengthStats._fields[2:]}}
 
-        out: Dict[str, Any] = {
+        out: dict[str, Any] = {
             "name": self.name,
             "shape": list(self.shape),
             "dtype": self.dtype,
@@ -271,14 +273,14 @@ class RewireReport:
     """
 
     model: str
-    records: List[ParameterRecord]
-    seed: Optional[int] = None
-    sampler: str = "numpy"
-    init: Optional[str] = None
+    records: list[ParameterRecord]
+    seed: int | None = None
+    sampler: Sampler = "numpy"
+    init: str | None = None
     stabilize: int = 0
     workers: int = 1
     seconds: float = 0.0
-    restore: Optional[str] = None
+    restore: Literal["memory", "disk", "none"] | None = None
 
     # -- access -----------------------------------------------------------
     def __iter__(self) -> Iterator[ParameterRecord]:
@@ -294,21 +296,21 @@ class RewireReport:
         raise KeyError(name)
 
     @property
-    def rewired(self) -> List[ParameterRecord]:
+    def rewired(self) -> list[ParameterRecord]:
         return [r for r in self.records if r.rewired]
 
     @property
-    def skipped(self) -> List[ParameterRecord]:
+    def skipped(self) -> list[ParameterRecord]:
         """Selected parameters left alone (``"skipped"`` or ``"tied"``)."""
         return [r for r in self.records if r.status in ("skipped", "tied")]
 
     @property
-    def not_considered(self) -> List[ParameterRecord]:
+    def not_considered(self) -> list[ParameterRecord]:
         """Parameters with >= 2 dimensions that no selection rule picked."""
         return [r for r in self.records if r.status == "not considered"]
 
     @property
-    def seeds(self) -> Dict[str, int]:
+    def seeds(self) -> dict[str, int]:
         """``{parameter name: seed}`` for every rewired parameter."""
         return {r.name: r.seed for r in self.rewired}  # type: ignore[misc]
 
@@ -319,7 +321,7 @@ class RewireReport:
 
     # -- the headline -----------------------------------------------------
     @property
-    def variance_reduction(self) -> Optional[float]:
+    def variance_reduction(self) -> float | None:
         """The headline: strength-variance reduction weighted by the number of weights.
 
         ``sum(n * r) / sum(n)`` over rewired parameters with ``n`` weights and
@@ -329,25 +331,27 @@ class RewireReport:
         return _weighted_mean((r.numel, r.variance_reduction) for r in self.rewired)
 
     @property
-    def median_reduction(self) -> Optional[float]:
+    def median_reduction(self) -> float | None:
         """The median over rewired parameters of :attr:`ParameterRecord.variance_reduction`."""
         values = [v for v in (r.variance_reduction for r in self.rewired) if v is not None]
         return statistics.median(values) if values else None
 
     @property
-    def in_sd_ratio(self) -> Optional[float]:
+    def in_sd_ratio(self) -> float | None:
         """In-strength standard deviation after / before, mean weighted by the number of weights."""
         return _weighted_mean((r.numel, r.in_sd_ratio) for r in self.rewired)
 
     @property
-    def out_sd_ratio(self) -> Optional[float]:
+    def out_sd_ratio(self) -> float | None:
         """Out-strength standard deviation after / before, mean weighted by the number of weights."""
         return _weighted_mean((r.numel, r.out_sd_ratio) for r in self.rewired)
 
     def _headline(self) -> str:
-        return (f"strength-variance reduction {_percent(self.variance_reduction)} weighted by weights "
-                f"(median layer {_percent(self.median_reduction)}); s.d. after/before: "
-                f"in {_ratio(self.in_sd_ratio)}, out {_ratio(self.out_sd_ratio)}")
+        return (
+            f"strength-variance reduction {_percent(self.variance_reduction)} weighted by weights "
+            f"(median layer {_percent(self.median_reduction)}); s.d. after/before: "
+            f"in {_ratio(self.in_sd_ratio)}, out {_ratio(self.out_sd_ratio)}"
+        )
 
     def _options(self) -> str:
         options = [f"sampler={self.sampler}", f"seed={self.seed}"]
@@ -362,16 +366,20 @@ class RewireReport:
     def summary(self) -> str:
         """One line: parameters rewired, the headline, wall time."""
         considered = len(self.rewired) + len(self.skipped)
-        return (f"{self.model}: rewired {len(self.rewired)} of {considered} parameters "
-                f"({self.numel:,} weights) in {self.seconds:.2f} s; {self._headline()}")
+        return (
+            f"{self.model}: rewired {len(self.rewired)} of {considered} parameters "
+            f"({self.numel:,} weights) in {self.seconds:.2f} s; {self._headline()}"
+        )
 
     def __repr__(self) -> str:
-        return (f"<RewireReport of {self.model}: {len(self.rewired)} rewired, {len(self.skipped)} skipped, "
-                f"{len(self.not_considered)} not considered; {self.numel:,} weights in {self.seconds:.2f} s\n"
-                f" {self._headline()}\n"
-                f" {self._options()}; print() it for the per-parameter table>")
+        return (
+            f"<RewireReport of {self.model}: {len(self.rewired)} rewired, {len(self.skipped)} skipped, "
+            f"{len(self.not_considered)} not considered; {self.numel:,} weights in {self.seconds:.2f} s\n"
+            f" {self._headline()}\n"
+            f" {self._options()}; print() it for the per-parameter table>"
+        )
 
-    def _left_alone(self, records: List[ParameterRecord], names: bool) -> str:
+    def _left_alone(self, records: list[ParameterRecord], names: bool) -> str:
         """``"3 1-D (bias) (0.bias, 2.bias, ...); 1 frozen ..."`` grouped by reason."""
         parts = []
         for reason, count in Counter(r.skipped for r in records).items():
@@ -405,8 +413,9 @@ class RewireReport:
         if self.skipped:
             lines.append(f"skipped {len(self.skipped)}: " + self._left_alone(self.skipped, names=True))
         if self.not_considered:
-            lines.append(f"not considered {len(self.not_considered)}: "
-                         + self._left_alone(self.not_considered, names=False))
+            lines.append(
+                f"not considered {len(self.not_considered)}: " + self._left_alone(self.not_considered, names=False)
+            )
         lines.append(HEADLINE)
         return "\n".join(lines)
 
@@ -423,41 +432,75 @@ class RewireReport:
             return "<tr>" + "".join(f"<{tag} {a}>{e(v)}</{tag}>" for v, a in zip(values, aligns)) + "</tr>"
 
         def table(header: Sequence[str], aligns: Sequence[str], body: Iterable[Sequence[str]]) -> str:
-            return ("<table>\n<thead>" + row(header, aligns, "th") + "</thead>\n<tbody>\n"
-                    + "\n".join(row(b, aligns) for b in body) + "\n</tbody>\n</table>")
+            return (
+                "<table>\n<thead>"
+                + row(header, aligns, "th")
+                + "</thead>\n<tbody>\n"
+                + "\n".join(row(b, aligns) for b in body)
+                + "\n</tbody>\n</table>"
+            )
 
         parts = [
             '<div class="parewire-report">',
             f"<p><b>PA rewiring of {e(self.model)}</b> ({e(self._options())})<br>",
-            f"{len(self.rewired)} rewired, {len(self.skipped)} skipped, {len(self.not_considered)} not considered; "
-            f"{self.numel:,} weights in {self.seconds:.2f} s<br>",
+            (
+                f"{len(self.rewired)} rewired, {len(self.skipped)} skipped, {len(self.not_considered)} not considered; "
+                f"{self.numel:,} weights in {self.seconds:.2f} s<br>"
+            ),
             f"<b>{e(self._headline())}</b></p>",
         ]
         if self.rewired:
             aligns = [left, left, left] + [right] * 9
-            header = ["parameter", "module", "shape", "in-var before", "in-var after", "out-var before",
-                      "out-var after", "reduction", "in s.d. ratio", "out s.d. ratio", "seed", "seconds"]
+            header = [
+                "parameter",
+                "module",
+                "shape",
+                "in-var before",
+                "in-var after",
+                "out-var before",
+                "out-var after",
+                "reduction",
+                "in s.d. ratio",
+                "out s.d. ratio",
+                "seed",
+                "seconds",
+            ]
             body = []
             for r in self.rewired:
                 b, a = r.before, r.after
                 assert b is not None and a is not None
-                body.append([r.name, r.module or "", _shape(r.shape), f"{b.in_var:.4g}", f"{a.in_var:.4g}",
-                             f"{b.out_var:.4g}", f"{a.out_var:.4g}", _percent(r.variance_reduction),
-                             _ratio(r.in_sd_ratio), _ratio(r.out_sd_ratio), str(r.seed), f"{r.seconds:.3f}"])
+                body.append(
+                    [
+                        r.name,
+                        r.module or "",
+                        _shape(r.shape),
+                        f"{b.in_var:.4g}",
+                        f"{a.in_var:.4g}",
+                        f"{b.out_var:.4g}",
+                        f"{a.out_var:.4g}",
+                        _percent(r.variance_reduction),
+                        _ratio(r.in_sd_ratio),
+                        _ratio(r.out_sd_ratio),
+                        str(r.seed),
+                        f"{r.seconds:.3f}",
+                    ]
+                )
             parts.append(table(header, aligns, body))
         for title, records in (("skipped", self.skipped), ("not considered", self.not_considered)):
             if not records:
                 continue
             summary = e(f"{title} {len(records)}: {self._left_alone(records, names=False)}")
             body = [[r.name, r.module or "", _shape(r.shape), r.status, r.skipped or ""] for r in records]
-            parts.append(f"<details><summary>{summary}</summary>\n"
-                         + table(["parameter", "module", "shape", "status", "reason"], [left] * 5, body)
-                         + "\n</details>")
+            parts.append(
+                f"<details><summary>{summary}</summary>\n"
+                + table(["parameter", "module", "shape", "status", "reason"], [left] * 5, body)
+                + "\n</details>"
+            )
         parts.append(f"<p><small>{e(HEADLINE)}.</small></p>\n</div>")
         return "\n".join(parts)
 
     # -- export -----------------------------------------------------------
-    def to_dict(self, *, strengths: bool = False) -> Dict[str, Any]:
+    def to_dict(self, *, strengths: bool = False) -> dict[str, Any]:
         """A JSON-ready dict: the options, the headline and every record.
 
         Seeds stay exact Python ints (64-bit parameter seeds do not fit a
@@ -486,7 +529,7 @@ class RewireReport:
             "records": [r.to_dict(strengths=strengths) for r in self.records],
         }
 
-    def to_json(self, path: Optional[PathLike] = None, *, strengths: bool = False, indent: int = 2) -> str:
+    def to_json(self, path: PathLike | None = None, *, strengths: bool = False, indent: int = 2) -> str:
         """The report as JSON text; also written to ``path`` when given.
 
         Seeds are written as exact JSON integers: Python's ``json`` reads
@@ -518,8 +561,10 @@ class RewireReport:
         try:
             import pandas as pd
         except ImportError as e:
-            raise ImportError("RewireReport.to_pandas needs pandas, which is not installed: "
-                              "pip install pandas (or pip install 'parewire[pandas]')") from e
+            raise ImportError(
+                "RewireReport.to_pandas needs pandas, which is not installed: "
+                "pip install pandas (or pip install 'parewire[pandas]')"
+            ) from e
         rows = [r.flat() for r in self.records]
         columns = list(ParameterRecord("", (1, 1), "").flat())
         df = pd.DataFrame(rows, columns=columns)
@@ -532,13 +577,13 @@ class RewireReport:
     # -- figure -----------------------------------------------------------
     def plot(
         self,
-        path: Optional[PathLike] = None,
+        path: PathLike | None = None,
         *,
-        ax: Union["Axes", Sequence["Axes"], None] = None,
-        title: Optional[str] = None,
+        ax: Axes | Sequence[Axes] | None = None,
+        title: str | None = None,
         dpi: int = 150,
         max_labels: int = 40,
-    ) -> "Figure":
+    ) -> Figure:
         """Draw the strengths before vs after rewiring; return the matplotlib Figure.
 
         Without ``ax``, a new figure with three panels: histograms of the
@@ -577,9 +622,13 @@ class RewireReport:
 
             from . import _figure
         except ImportError as e:
-            raise ImportError("RewireReport.plot needs matplotlib, which is not installed: "
-                              "pip install matplotlib (or pip install 'parewire[plot]')") from e
-        title = title or (f"PA rewiring of {self.model}: strength-variance reduction "
-                          f"{_percent(self.variance_reduction)} weighted by weights, "
-                          f"median layer {_percent(self.median_reduction)}")
+            raise ImportError(
+                "RewireReport.plot needs matplotlib, which is not installed: "
+                "pip install matplotlib (or pip install 'parewire[plot]')"
+            ) from e
+        title = title or (
+            f"PA rewiring of {self.model}: strength-variance reduction "
+            f"{_percent(self.variance_reduction)} weighted by weights, "
+            f"median layer {_percent(self.median_reduction)}"
+        )
         return _figure.plot(self.rewired, path, ax=ax, title=title, dpi=dpi, max_labels=max_labels)

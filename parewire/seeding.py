@@ -19,16 +19,17 @@ import collections
 import hashlib
 import threading
 import weakref
-from typing import Any, MutableMapping, Optional, Tuple
+from collections.abc import Mapping, MutableMapping
+from typing import Any
 
 import numpy as np
 import torch
 
-SeedWords = Tuple[int, int, int, int]
+SeedWords = tuple[int, int, int, int]
 _MASK64 = (1 << 64) - 1
 
 
-def words_from_state(state: dict) -> SeedWords:
+def words_from_state(state: Mapping[str, Any]) -> SeedWords:
     """The four 64-bit words of a numpy ``PCG64`` state dict."""
     s, inc = int(state["state"]["state"]), int(state["state"]["inc"])
     return (s >> 64, s & _MASK64, inc >> 64, inc & _MASK64)
@@ -61,8 +62,8 @@ def check_generator(generator: Any, fn: str) -> None:
 # the _HELD most recently used ones.
 _seen_lock = threading.Lock()
 _HELD = 256
-_seen: MutableMapping[Any, Tuple[bytes, int]] = weakref.WeakKeyDictionary()
-_held: "collections.OrderedDict[int, torch.Generator]" = collections.OrderedDict()
+_seen: MutableMapping[Any, tuple[bytes, int]] = weakref.WeakKeyDictionary()
+_held: collections.OrderedDict[int, torch.Generator] = collections.OrderedDict()
 try:
     weakref.ref(torch.default_generator)
     _by_id = False
@@ -70,7 +71,7 @@ except TypeError:
     _seen, _by_id = {}, True
 
 
-def state_seed(generator: Optional[torch.Generator] = None, fn: str = "parewire") -> int:
+def state_seed(generator: torch.Generator | None = None, fn: str = "parewire") -> int:
     """A 64-bit seed derived from the current state of ``generator`` (default:
     torch's default CPU generator), which is read but never advanced.
 
@@ -113,7 +114,7 @@ def state_seed(generator: Optional[torch.Generator] = None, fn: str = "parewire"
     return int.from_bytes(out.digest(), "little")
 
 
-def resolve_seed(seed: Optional[int], generator: Optional[torch.Generator], fn: str = "parewire") -> int:
+def resolve_seed(seed: int | None, generator: torch.Generator | None, fn: str = "parewire") -> int:
     """``seed`` itself, or, when it is None, :func:`state_seed` of ``generator``."""
     return state_seed(generator, fn) if seed is None else int(seed)
 
@@ -122,4 +123,3 @@ def derive_seed(base_seed: int, name: str) -> int:
     """The seed of parameter ``name`` under model seed ``base_seed`` (64 bits)."""
     digest = hashlib.blake2b(f"{int(base_seed)}/{name}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "little")
-

@@ -22,8 +22,9 @@ BLOCK = re.compile(r"(<!-- make_figures: resnet18 table -->\n```text\n).*?(```\n
 
 def main() -> int:
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    out = subprocess.run([sys.executable, "-m", "parewire", *COMMAND], cwd=ROOT, env=env,
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "parewire", *COMMAND], cwd=ROOT, env=env, capture_output=True, text=True
+    )
     if out.returncode != 0:
         sys.stderr.write(out.stderr)
         return out.returncode

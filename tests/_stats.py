@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import collections
 import itertools
-from typing import Dict, Iterator, List, Mapping, Tuple
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 import numpy as np
 from scipy import stats
@@ -19,7 +20,7 @@ from scipy import stats
 MIN_EXPECTED = 5.0  # categories expected fewer times than this are pooled
 
 
-def plackett_luce(p) -> Iterator[Tuple[Tuple[int, ...], float]]:
+def plackett_luce(p) -> Iterator[tuple[tuple[int, ...], float]]:
     """Every ordering of the columns with its probability under successive
     sampling with weights ``p`` (normalised here)."""
     p = np.asarray(p, dtype=np.float64) / np.sum(p)
@@ -31,10 +32,10 @@ def plackett_luce(p) -> Iterator[Tuple[Tuple[int, ...], float]]:
         yield perm, prob
 
 
-def _exact_pass(w: np.ndarray, prob: float) -> List[Tuple[np.ndarray, float]]:
+def _exact_pass(w: np.ndarray, prob: float) -> list[tuple[np.ndarray, float]]:
     """(result, probability) for every outcome of one pass over the rows of ``w``."""
     rows, cols = w.shape
-    out: List[Tuple[np.ndarray, float]] = []
+    out: list[tuple[np.ndarray, float]] = []
 
     def rec(w, r, st, pr):
         if r == rows:
@@ -52,11 +53,11 @@ def _exact_pass(w: np.ndarray, prob: float) -> List[Tuple[np.ndarray, float]]:
     return out
 
 
-def exact_distribution(w: np.ndarray, passes: int) -> Dict[bytes, float]:
+def exact_distribution(w: np.ndarray, passes: int) -> dict[bytes, float]:
     """Exact probability of each output matrix (keyed by its bytes) of one pass
     over the rows of ``w`` (``passes=1``) or of a row pass followed by an
     *independent* column pass (``passes=2``)."""
-    dist: Dict[bytes, float] = collections.defaultdict(float)
+    dist: dict[bytes, float] = collections.defaultdict(float)
     for w1, p1 in _exact_pass(np.ascontiguousarray(w), 1.0):
         if passes == 1:
             dist[w1.tobytes()] += p1
@@ -66,7 +67,7 @@ def exact_distribution(w: np.ndarray, passes: int) -> Dict[bytes, float]:
     return dict(dist)
 
 
-def _pool(obs: np.ndarray, exp: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+def _pool(obs: np.ndarray, exp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Pools the columns whose expected count is below MIN_EXPECTED into one."""
     small = exp.min(axis=0) < MIN_EXPECTED
     if small.any():
@@ -75,7 +76,7 @@ def _pool(obs: np.ndarray, exp: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
     return obs, exp
 
 
-def homogeneity_p(a: Mapping, b: Mapping) -> float:
+def homogeneity_p(a: Mapping[Any, int], b: Mapping[Any, int]) -> float:
     """p-value of Pearson's chi-square test that two samples of counts share one distribution."""
     keys = sorted(set(a) | set(b))
     obs = np.array([[a.get(k, 0) for k in keys], [b.get(k, 0) for k in keys]], dtype=float)
@@ -86,7 +87,7 @@ def homogeneity_p(a: Mapping, b: Mapping) -> float:
     return float(stats.chi2_contingency(obs, correction=False).pvalue)
 
 
-def goodness_of_fit_p(counts: Mapping, probs: Mapping) -> float:
+def goodness_of_fit_p(counts: Mapping[Any, int], probs: Mapping[Any, float]) -> float:
     """p-value of Pearson's chi-square test of ``counts`` against exact ``probs``.
     Fails outright if an observed outcome has no probability at all."""
     outside = set(counts) - set(probs)

@@ -101,7 +101,7 @@ def fabricate(
     t.device = DLDevice(device, 0)
     t.ndim = len(shape) if ndim is None else ndim
     t.dtype = DLDataType(*dtype)
-    t.shape = ctypes.cast(None if null_shape else shape_arr, POINTER(c_int64))
+    t.shape = None if null_shape else ctypes.cast(shape_arr, POINTER(c_int64))
     t.strides = ctypes.cast(strides_arr, POINTER(c_int64)) if strides_arr is not None else None
     t.byte_offset = byte_offset
 
@@ -112,6 +112,7 @@ def fabricate(
 
     cb = DELETER(on_delete)
     keep.append(cb)
+    m: DLManagedTensor | DLManagedTensorVersioned
     if versioned:
         m = DLManagedTensorVersioned()
         m.version = DLPackVersion(*version)

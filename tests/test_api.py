@@ -4,12 +4,11 @@ in-place semantics, layouts, dtypes and seeds."""
 import numpy as np
 import pytest
 import torch
+from _helpers import bits
 from torch import nn
 
 import parewire
 from parewire import reference
-
-from _helpers import bits
 
 SHAPES = [(2, 2), (3, 7), (7, 3), (17, 5, 3), (8, 4, 3, 3), (1, 9), (9, 1), (2, 1, 1), (31, 29)]
 
@@ -163,8 +162,9 @@ def test_rewiring_reduces_strength_variance_for_standard_init():
 
 def test_rewire_model_rewires_each_layer_once_with_name_derived_seeds():
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Flatten(), nn.Linear(8, 4), nn.Linear(4, 8))
-    model[4].weight = nn.Parameter(model[3].weight.detach().T.contiguous().clone())
+    conv, fc1, fc2 = nn.Conv2d(3, 8, 3), nn.Linear(8, 4), nn.Linear(4, 8)
+    model = nn.Sequential(conv, nn.ReLU(), nn.Flatten(), fc1, fc2)
+    fc2.weight = nn.Parameter(fc1.weight.detach().T.contiguous().clone())
     before = {k: v.clone() for k, v in model.state_dict().items()}
     report = parewire.rewire_model(model, seed=3)
     seeds = report.seeds

@@ -14,13 +14,12 @@ import sys
 import numpy as np
 import pytest
 import torch
+from _helpers import STABILIZERS, bits, linear_holding, randn, storage_bytes
 from torch import nn
 
 import parewire
 from parewire import _C, reference
 from parewire.seeding import seed_words
-
-from _helpers import STABILIZERS, bits, linear_holding, randn, storage_bytes
 
 SEED = 7
 WORDS = seed_words(SEED)
@@ -112,7 +111,6 @@ def test_a_generator_on_another_device_works():
 # ------------------------------------------------------------ K and initializers
 
 
-
 @pytest.mark.parametrize("name", list(STABILIZERS))
 @pytest.mark.parametrize(
     "K,exc,match",
@@ -185,8 +183,12 @@ INITIALIZERS = {
     "raises on the last call": (lambda: raises_at(5), Boom, "boom", True),
     "raises KeyboardInterrupt midway": (lambda: raises_at(2, KeyboardInterrupt), KeyboardInterrupt, "boom", True),
     "swaps the storage (.data =)": (lambda: swaps_storage, RuntimeError, "replaced the tensor's storage", True),
-    "swaps in a clone (.data =)": (lambda: lambda t: setattr(t, "data", t.data.clone()), RuntimeError,
-                                   "replaced the tensor's storage", True),
+    "swaps in a clone (.data =)": (
+        lambda: lambda t: setattr(t, "data", t.data.clone()),
+        RuntimeError,
+        "replaced the tensor's storage",
+        True,
+    ),
     "swaps the storage (set_)": (lambda: sets_another_storage, RuntimeError, "replaced the tensor's storage", True),
     "changes the shape": (lambda: changes_the_shape, RuntimeError, "replaced the tensor's storage", True),
     "changes the dtype": (lambda: changes_dtype, RuntimeError, "replaced the tensor's storage", True),
@@ -216,8 +218,11 @@ def test_an_initializer_without_the_dtype_gets_a_clear_error(name, dtype):
     """Before: a bare NotImplementedError ("geqrf_cpu" not implemented for 'Half')."""
     w = randn(6, 4, dtype=dtype)
     snap = storage_bytes(w)
-    with pytest.raises(TypeError, match=rf"^{name}: the initializer orthogonal_ does not support (tensor|weights) of "
-                                        rf"dtype {dtype}.*float32 copy"):
+    with pytest.raises(
+        TypeError,
+        match=rf"^{name}: the initializer orthogonal_ does not support (tensor|weights) of "
+        rf"dtype {dtype}.*float32 copy",
+    ):
         STABILIZERS[name](w, nn.init.orthogonal_, 3)
     assert storage_bytes(w) == snap
     # what the message suggests works

@@ -14,19 +14,18 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import Any, Callable, Dict
+from typing import Any, Callable
 
+import capsules as cap
 import numpy as np
 import pytest
 import torch
+from _helpers import bits, linear_holding, randn, storage_bytes
 from torch import nn
 
 import parewire
-from parewire import _bridge, _C, reference
+from parewire import _C, _bridge, reference
 from parewire.seeding import seed_words
-
-import capsules as cap
-from _helpers import bits, linear_holding, randn, storage_bytes
 
 SEED = 7
 WORDS = seed_words(SEED)
@@ -76,12 +75,12 @@ def dtype_error(name: str) -> Raises:
 @dataclass
 class Kind:
     make: Callable[[], Any]
-    write: Any                       # pa_rewire_, the drop-in names, _C.rewire
-    read: Any = None                 # strength_stats, _C.strength_stats (default: write)
-    stabilize: Any = None            # stabilize_strength(_) (default: write)
-    model: Any = None                # rewire_model on a Linear holding it (default: write)
-    capsule: bool = True             # False: the producer refuses to export it, no _C cell
-    reference_ok: bool = True        # False: compare as a permutation only
+    write: Any  # pa_rewire_, the drop-in names, _C.rewire
+    read: Any = None  # strength_stats, _C.strength_stats (default: write)
+    stabilize: Any = None  # stabilize_strength(_) (default: write)
+    model: Any = None  # rewire_model on a Linear holding it (default: write)
+    capsule: bool = True  # False: the producer refuses to export it, no _C cell
+    reference_ok: bool = True  # False: compare as a permutation only
     memory: Callable[[Any], Any] = lambda w: w  # what holds the values (a wrapper's inner tensor)
 
 
@@ -157,77 +156,118 @@ class Wrapper(torch.Tensor):
 
 
 NAN, INF = float("nan"), float("inf")
-KINDS: Dict[str, Kind] = {
+KINDS: dict[str, Kind] = {
     # ---- dimensions and sizes
     "0-d": Kind(lambda: torch.tensor(1.5), DIMS, model=RaisesOrSkips()),
     "1-D": Kind(lambda: randn(5), DIMS, model=RaisesOrSkips()),
     "1-D numpy": Kind(lambda: np_randn(5), DIMS, stabilize=NOT_ARRAY, model=NOT_ARRAY),
     "zero-size 0x5": Kind(lambda: torch.empty(0, 5), NOOP, read=WORKS, model=RaisesOrSkips()),
     "zero-size 3x0x2": Kind(lambda: torch.empty(3, 0, 2), NOOP, read=WORKS, model=RaisesOrSkips()),
-    "zero-size numpy": Kind(lambda: np.empty((4, 0), np.float32), NOOP, read=WORKS, stabilize=NOT_ARRAY,
-                            model=NOT_ARRAY),
+    "zero-size numpy": Kind(
+        lambda: np.empty((4, 0), np.float32), NOOP, read=WORKS, stabilize=NOT_ARRAY, model=NOT_ARRAY
+    ),
     # ---- non-finite values: rewiring refuses, statistics report them
     "NaN first row": Kind(with_value((0, 2), NAN), NONFINITE, read=WORKS, stabilize=WORKS),
     "NaN last row": Kind(with_value((5, 0), NAN), NONFINITE, read=WORKS, stabilize=WORKS),
     "NaN last column": Kind(with_value((3, 4), NAN), NONFINITE, read=WORKS, stabilize=WORKS),
-    "NaN last element 4-D": Kind(with_value((3, 2, 2, 2), NAN, (4, 3, 3, 3)), NONFINITE, read=WORKS,
-                                 stabilize=WORKS),
+    "NaN last element 4-D": Kind(with_value((3, 2, 2, 2), NAN, (4, 3, 3, 3)), NONFINITE, read=WORKS, stabilize=WORKS),
     "+Inf first row": Kind(with_value((0, 0), INF), NONFINITE, read=WORKS, stabilize=WORKS),
     "-Inf last row": Kind(with_value((5, 3), -INF), NONFINITE, read=WORKS, stabilize=WORKS),
     "+Inf last column": Kind(with_value((1, 4), INF), NONFINITE, read=WORKS, stabilize=WORKS),
-    "-Inf last column float64": Kind(with_value((4, 4), -INF, dtype=torch.float64), NONFINITE, read=WORKS,
-                                     stabilize=WORKS),
+    "-Inf last column float64": Kind(
+        with_value((4, 4), -INF, dtype=torch.float64), NONFINITE, read=WORKS, stabilize=WORKS
+    ),
     "NaN float16": Kind(with_value((5, 4), NAN, dtype=torch.float16), NONFINITE, read=WORKS, stabilize=WORKS),
-    "+Inf bfloat16": Kind(with_value((0, 4), INF, dtype=torch.bfloat16), NONFINITE, read=WORKS,
-                          stabilize=WORKS),
-    "NaN numpy": Kind(lambda: np.where(np.eye(6, 5, k=1) > 0, np.nan, np_randn(6, 5)).astype(np.float32),
-                      NONFINITE, read=WORKS, stabilize=NOT_ARRAY, model=NOT_ARRAY),
-    "strengths overflow float64": Kind(lambda: torch.full((4, 5), 1.5e308, dtype=torch.float64),
-                                       Raises(ValueError, "overflow float64"), read=WORKS, stabilize=WORKS),
+    "+Inf bfloat16": Kind(with_value((0, 4), INF, dtype=torch.bfloat16), NONFINITE, read=WORKS, stabilize=WORKS),
+    "NaN numpy": Kind(
+        lambda: np.where(np.eye(6, 5, k=1) > 0, np.nan, np_randn(6, 5)).astype(np.float32),
+        NONFINITE,
+        read=WORKS,
+        stabilize=NOT_ARRAY,
+        model=NOT_ARRAY,
+    ),
+    "strengths overflow float64": Kind(
+        lambda: torch.full((4, 5), 1.5e308, dtype=torch.float64),
+        Raises(ValueError, "overflow float64"),
+        read=WORKS,
+        stabilize=WORKS,
+    ),
     # ---- dtypes the kernels do not rewire
     "int64": Kind(lambda: torch.arange(30).reshape(6, 5), dtype_error("int64"), model=RaisesOrSkips()),
     "int8": Kind(lambda: torch.ones(6, 5, dtype=torch.int8), dtype_error("int8"), model=RaisesOrSkips()),
     "uint8": Kind(lambda: torch.ones(6, 5, dtype=torch.uint8), dtype_error("uint8"), model=RaisesOrSkips()),
     "bool": Kind(lambda: torch.ones(6, 5, dtype=torch.bool), dtype_error("bool"), model=RaisesOrSkips()),
-    "complex64": Kind(lambda: torch.randn(6, 5, dtype=torch.complex64), dtype_error("complex64"),
-                      model=RaisesOrSkips()),
-    "complex128 conj view": Kind(lambda: torch.randn(6, 5, dtype=torch.complex128).conj(),
-                                 dtype_error("complex128"), model=RaisesOrSkips(), capsule=False),
-    "float8_e4m3fn": Kind(lambda: randn(6, 5).to(torch.float8_e4m3fn), dtype_error("float8_e4m3fn"),
-                          model=RaisesOrSkips()),
-    "float8_e5m2": Kind(lambda: randn(6, 5).to(torch.float8_e5m2), dtype_error("float8_e5m2"),
-                        model=RaisesOrSkips()),
-    "numpy int32": Kind(lambda: np.arange(30, dtype=np.int32).reshape(6, 5), dtype_error("int32"),
-                        stabilize=NOT_ARRAY, model=NOT_ARRAY),
+    "complex64": Kind(
+        lambda: torch.randn(6, 5, dtype=torch.complex64), dtype_error("complex64"), model=RaisesOrSkips()
+    ),
+    "complex128 conj view": Kind(
+        lambda: torch.randn(6, 5, dtype=torch.complex128).conj(),
+        dtype_error("complex128"),
+        model=RaisesOrSkips(),
+        capsule=False,
+    ),
+    "float8_e4m3fn": Kind(
+        lambda: randn(6, 5).to(torch.float8_e4m3fn), dtype_error("float8_e4m3fn"), model=RaisesOrSkips()
+    ),
+    "float8_e5m2": Kind(lambda: randn(6, 5).to(torch.float8_e5m2), dtype_error("float8_e5m2"), model=RaisesOrSkips()),
+    "numpy int32": Kind(
+        lambda: np.arange(30, dtype=np.int32).reshape(6, 5), dtype_error("int32"), stabilize=NOT_ARRAY, model=NOT_ARRAY
+    ),
     "numpy bool": Kind(lambda: np.ones((6, 5), bool), dtype_error("bool"), stabilize=NOT_ARRAY, model=NOT_ARRAY),
-    "numpy complex128": Kind(lambda: np.ones((6, 5), np.complex128), dtype_error("complex128"),
-                             stabilize=NOT_ARRAY, model=NOT_ARRAY),
-    "numpy big-endian float32": Kind(lambda: np_randn(6, 5).astype(">f4"), dtype_error(">f4"),
-                                     stabilize=NOT_ARRAY, model=NOT_ARRAY, capsule=False),
-    "numpy longdouble": Kind(lambda: np_randn(6, 5).astype(np.longdouble), dtype_error("float128|longdouble"),
-                             stabilize=NOT_ARRAY, model=NOT_ARRAY, capsule=False),
-    "numpy object": Kind(lambda: np.full((6, 5), 1.0, dtype=object), dtype_error("object"),
-                         stabilize=NOT_ARRAY, model=NOT_ARRAY, capsule=False),
+    "numpy complex128": Kind(
+        lambda: np.ones((6, 5), np.complex128), dtype_error("complex128"), stabilize=NOT_ARRAY, model=NOT_ARRAY
+    ),
+    "numpy big-endian float32": Kind(
+        lambda: np_randn(6, 5).astype(">f4"), dtype_error(">f4"), stabilize=NOT_ARRAY, model=NOT_ARRAY, capsule=False
+    ),
+    "numpy longdouble": Kind(
+        lambda: np_randn(6, 5).astype(np.longdouble),
+        dtype_error("float128|longdouble"),
+        stabilize=NOT_ARRAY,
+        model=NOT_ARRAY,
+        capsule=False,
+    ),
+    "numpy object": Kind(
+        lambda: np.full((6, 5), 1.0, dtype=object),
+        dtype_error("object"),
+        stabilize=NOT_ARRAY,
+        model=NOT_ARRAY,
+        capsule=False,
+    ),
     # ---- devices and layouts
-    "meta": Kind(lambda: torch.empty(6, 5, device="meta"), Raises(ValueError, "meta"), model=RaisesOrSkips(),
-                 capsule=False),
-    "sparse COO": Kind(lambda: randn(6, 5).to_sparse(), Raises(TypeError, "layout"),
-                       model=RaisesOrSkips("storage|layout|sparse"), capsule=False),
-    "expanded (stride 0)": Kind(lambda: randn(1, 5).expand(6, 5), OVERLAP, read=WORKS,
-                                stabilize=OVERLAP,
-                                model=RaisesOrSkips("overlap|single memory location")),
-    "as_strided overlapping": Kind(lambda: randn(15).as_strided((6, 5), (2, 1)), OVERLAP, read=WORKS,
-                                   stabilize=OVERLAP,
-                                   model=RaisesOrSkips("overlap|single memory location")),
-    "numpy broadcast (read-only, stride 0)": Kind(lambda: np.broadcast_to(np_randn(1, 5), (6, 5)), READ_ONLY,
-                                                  read=WORKS, stabilize=NOT_ARRAY, model=NOT_ARRAY),
+    "meta": Kind(
+        lambda: torch.empty(6, 5, device="meta"), Raises(ValueError, "meta"), model=RaisesOrSkips(), capsule=False
+    ),
+    "sparse COO": Kind(
+        lambda: randn(6, 5).to_sparse(),
+        Raises(TypeError, "layout"),
+        model=RaisesOrSkips("storage|layout|sparse"),
+        capsule=False,
+    ),
+    "expanded (stride 0)": Kind(
+        lambda: randn(1, 5).expand(6, 5),
+        OVERLAP,
+        read=WORKS,
+        stabilize=OVERLAP,
+        model=RaisesOrSkips("overlap|single memory location"),
+    ),
+    "as_strided overlapping": Kind(
+        lambda: randn(15).as_strided((6, 5), (2, 1)),
+        OVERLAP,
+        read=WORKS,
+        stabilize=OVERLAP,
+        model=RaisesOrSkips("overlap|single memory location"),
+    ),
+    "numpy broadcast (read-only, stride 0)": Kind(
+        lambda: np.broadcast_to(np_randn(1, 5), (6, 5)), READ_ONLY, read=WORKS, stabilize=NOT_ARRAY, model=NOT_ARRAY
+    ),
     "numpy read-only": Kind(read_only, READ_ONLY, read=WORKS, stabilize=NOT_ARRAY, model=NOT_ARRAY),
-    "numpy misaligned buffer": Kind(misaligned, Raises(ValueError, "not aligned"), stabilize=NOT_ARRAY,
-                                    model=NOT_ARRAY),
+    "numpy misaligned buffer": Kind(
+        misaligned, Raises(ValueError, "not aligned"), stabilize=NOT_ARRAY, model=NOT_ARRAY
+    ),
     "numpy reversed rows": Kind(lambda: np_randn(6, 5)[::-1], WORKS, stabilize=NOT_ARRAY, model=NOT_ARRAY),
     "numpy reversed columns": Kind(lambda: np_randn(6, 5)[:, ::-1], WORKS, stabilize=NOT_ARRAY, model=NOT_ARRAY),
-    "numpy negative step 2": Kind(lambda: np_randn(6, 5)[::-1, ::-2], WORKS, stabilize=NOT_ARRAY,
-                                  model=NOT_ARRAY),
+    "numpy negative step 2": Kind(lambda: np_randn(6, 5)[::-1, ::-2], WORKS, stabilize=NOT_ARRAY, model=NOT_ARRAY),
     "torch columns step 2": Kind(lambda: randn(6, 5)[:, ::2], WORKS),
     "torch transposed": Kind(lambda: randn(5, 6).t(), WORKS),
     "torch rows step 2": Kind(lambda: randn(12, 5)[::2], WORKS),
@@ -245,17 +285,26 @@ KINDS: Dict[str, Kind] = {
     "None": Kind(lambda: None, NOT_ARRAY, read=Raises(TypeError, "NoneType")),
     "str": Kind(lambda: "weights", NOT_ARRAY, read=Raises(TypeError, "str")),
     "float": Kind(lambda: 1.5, NOT_ARRAY, read=Raises(TypeError, "float")),
-    "dict": Kind(lambda: {"w": 1}, Raises(TypeError, r"must be a torch\.Tensor|DLPack capsule"),
-                 read=Raises(TypeError, "dict"), model=RaisesOrSkips()),
+    "dict": Kind(
+        lambda: {"w": 1},
+        Raises(TypeError, r"must be a torch\.Tensor|DLPack capsule"),
+        read=Raises(TypeError, "dict"),
+        model=RaisesOrSkips(),
+    ),
     # ---- tensors without plain memory of their own (no DLPack export: no _C cell)
     "nested": Kind(nested, Raises(TypeError, "nested tensor"), model=RaisesOrSkips(), capsule=False),
-    "sparse CSR": Kind(sparse_csr, Raises(TypeError, "layout torch.sparse_csr"),
-                       model=RaisesOrSkips(), capsule=False),
+    "sparse CSR": Kind(sparse_csr, Raises(TypeError, "layout torch.sparse_csr"), model=RaisesOrSkips(), capsule=False),
     "FakeTensor": Kind(fake, Raises(TypeError, "FakeTensor"), model=RaisesOrSkips(), capsule=False),
-    "wrapper subclass": Kind(lambda: Wrapper(randn(6, 5)), Raises(TypeError, "Wrapper.*__torch_dispatch__"),
-                             model=RaisesOrSkips(), capsule=False, memory=lambda w: w.elem),
-    "UninitializedParameter": Kind(nn.parameter.UninitializedParameter, Raises(ValueError, "uninitialised"),
-                                   model=RaisesOrSkips(), capsule=False),
+    "wrapper subclass": Kind(
+        lambda: Wrapper(randn(6, 5)),
+        Raises(TypeError, "Wrapper.*__torch_dispatch__"),
+        model=RaisesOrSkips(),
+        capsule=False,
+        memory=lambda w: w.elem,
+    ),
+    "UninitializedParameter": Kind(
+        nn.parameter.UninitializedParameter, Raises(ValueError, "uninitialised"), model=RaisesOrSkips(), capsule=False
+    ),
 }
 
 # ------------------------------------------------------------- entry points
@@ -272,7 +321,7 @@ def capsule_of(w: Any) -> Any:
         raise
 
 
-WRITERS: Dict[str, Callable[[Any], Any]] = {
+WRITERS: dict[str, Callable[[Any], Any]] = {
     "pa_rewire_": lambda w: parewire.pa_rewire_(w, seed=SEED),
     "pa_rewire_(fast)": lambda w: parewire.pa_rewire_(w, seed=SEED, sampler="fast"),
     "PA_rewiring_np": lambda w: parewire.PA_rewiring_np(w, SEED),
@@ -291,10 +340,12 @@ STABILIZERS = {
 }
 ONE_PASS = {"rewiring_np", "rewiring_torch"}
 PUBLIC = {  # how the public entry points' errors begin: "<function>: <parameter>"
-    "pa_rewire_": "pa_rewire_: tensor", "pa_rewire_(fast)": "pa_rewire_: tensor",
+    "pa_rewire_": "pa_rewire_: tensor",
+    "pa_rewire_(fast)": "pa_rewire_: tensor",
     **{name: f"{name}: weights" for name in ("PA_rewiring_np", "PA_rewiring_torch", "rewiring_np", "rewiring_torch")},
     "strength_stats": "strength_stats: tensor",
-    "stabilize_strength_": "stabilize_strength_: tensor", "stabilize_strength": "stabilize_strength: weights",
+    "stabilize_strength_": "stabilize_strength_: tensor",
+    "stabilize_strength": "stabilize_strength: weights",
 }
 
 
@@ -309,7 +360,9 @@ def expectation(kind: Kind, entry: str) -> Any:
 
 
 CALL = {
-    **WRITERS, **READERS, **STABILIZERS,
+    **WRITERS,
+    **READERS,
+    **STABILIZERS,
     "rewire_model": lambda w: parewire.rewire_model(linear_holding(w), seed=SEED),
 }
 
@@ -363,9 +416,14 @@ def check_works(entry: str, kind: Kind, w: Any, before_values: np.ndarray, resul
         rows, cols = v.sum(axis=1), v.sum(axis=0)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            want = (v.shape[0], v.shape[1], rows.mean() if rows.size else np.nan,
-                    rows.var(ddof=1) if rows.size > 1 else np.nan, cols.mean() if cols.size else np.nan,
-                    cols.var(ddof=1) if cols.size > 1 else np.nan)
+            want = (
+                v.shape[0],
+                v.shape[1],
+                rows.mean() if rows.size else np.nan,
+                rows.var(ddof=1) if rows.size > 1 else np.nan,
+                cols.mean() if cols.size else np.nan,
+                cols.var(ddof=1) if cols.size > 1 else np.nan,
+            )
         got = tuple(result)
         assert got[:2] == want[:2]
         np.testing.assert_allclose(np.array(got[2:], float), np.array(want[2:], float), rtol=1e-9, atol=1e-9)
@@ -499,11 +557,17 @@ CAPSULES = {
     "shape product overflows int64": (dict(shape=(2**32, 2**32), data=16), Raises(ValueError, "overflow"), None),
     "bytes overflow int64": (dict(shape=(2**62, 4), data=16), Raises(ValueError, "overflow"), None),
     "stride span overflows": (dict(shape=(2, 3), strides=(2**62, 1), data=16), Raises(ValueError, "overflow"), None),
-    "stride INT64_MIN": (dict(shape=(2, 3), strides=(-2**63, 1), data=16), Raises(ValueError, "overflow"), None),
-    "columns beyond 2**32-1": (dict(shape=(2, 2**32), strides=(2**32, 1), data=16),
-                               Raises(ValueError, r"2\*\*32 - 1"), "skip"),
-    "rows beyond 2**32-1": (dict(shape=(2**32, 2), strides=(2, 1), data=16), Raises(ValueError, r"2\*\*32 - 1"),
-                            "skip"),
+    "stride INT64_MIN": (dict(shape=(2, 3), strides=(-(2**63), 1), data=16), Raises(ValueError, "overflow"), None),
+    "columns beyond 2**32-1": (
+        dict(shape=(2, 2**32), strides=(2**32, 1), data=16),
+        Raises(ValueError, r"2\*\*32 - 1"),
+        "skip",
+    ),
+    "rows beyond 2**32-1": (
+        dict(shape=(2**32, 2), strides=(2, 1), data=16),
+        Raises(ValueError, r"2\*\*32 - 1"),
+        "skip",
+    ),
 }
 
 

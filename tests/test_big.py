@@ -20,11 +20,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from _helpers import bits, raw_storage
 
 import parewire
 from parewire import reference
-
-from _helpers import bits, raw_storage
 
 SEED = 11
 
@@ -53,8 +52,8 @@ BIG = 2**31 + 3  # elements: byte offsets beyond 2**33
 @pytest.mark.parametrize(
     "shape,strides,offset",
     [
-        ((3, 5), (BIG, 1), 0),              # rows 8 GiB apart
-        ((5, 3), (1, BIG // 2), 7),          # columns 4 GiB apart: the transposed pass's tiles
+        ((3, 5), (BIG, 1), 0),  # rows 8 GiB apart
+        ((5, 3), (1, BIG // 2), 7),  # columns 4 GiB apart: the transposed pass's tiles
         ((2, 3, 4), (BIG, 2**29 + 1, 1), 1),  # a middle dimension 2 GiB apart
         ((4, 3), (-(BIG // 2), 1), 3 * (BIG // 2) + 5),  # negative row stride, 4 GiB steps backwards
     ],
@@ -78,9 +77,9 @@ def test_offsets_beyond_32_bits(sparse_buffer, shape, strides, offset):
 @pytest.mark.parametrize(
     "make",
     [
-        lambda: torch.zeros(1, 1).expand(2**20, 2**20),               # 2**40 elements, stride 0
-        lambda: torch.zeros(1, 1).expand(2**31, 2**31),               # 2**62 elements: bytes overflow 64 bits
-        lambda: torch.zeros(2**21).as_strided((2**20, 2**20), (1, 1)),   # overlapping rows, 2**40 elements
+        lambda: torch.zeros(1, 1).expand(2**20, 2**20),  # 2**40 elements, stride 0
+        lambda: torch.zeros(1, 1).expand(2**31, 2**31),  # 2**62 elements: bytes overflow 64 bits
+        lambda: torch.zeros(2**21).as_strided((2**20, 2**20), (1, 1)),  # overlapping rows, 2**40 elements
         lambda: torch.zeros(2**20, dtype=torch.float16).as_strided((2**20, 2**12), (1, 0)),  # 2**32 elements
     ],
     ids=["expand 2**40", "expand 2**62", "as_strided 2**40", "float16 2**32"],
@@ -94,7 +93,7 @@ def test_huge_views_are_refused_before_any_allocation(make, entry):
         "PA_rewiring_np": lambda: parewire.PA_rewiring_np(w, 1),
         "rewiring_torch": lambda: parewire.rewiring_torch(w, 1),
     }[entry]
-    with pytest.raises(ValueError, match="overlap|overflow"):
+    with pytest.raises(ValueError, match=r"overlap|overflow"):
         call()
     assert raw_storage(w) == snap
 

@@ -3,26 +3,26 @@
 import json
 import os
 import subprocess
-import tempfile
 import sys
+import tempfile
 
 import numpy as np
 import pytest
 import torch
+from _helpers import bits
 from torch import nn
 
 import parewire
 from parewire import cli
-
-from _helpers import bits
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def run_cli(*args, cwd=None):
     env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    return subprocess.run([sys.executable, "-m", "parewire", *args], capture_output=True, text=True,
-                          cwd=cwd, env=env, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "parewire", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=300
+    )
 
 
 def expected_small_cnn(seed, **kwargs):
@@ -41,13 +41,30 @@ def one_error_line(err):
 
 def test_end_to_end_in_a_subprocess_writes_every_output(tmp_path):
     save, js, png = tmp_path / "w.pt", tmp_path / "r.json", tmp_path / "r.png"
-    out = run_cli("small_cnn", "--init", "orthogonal", "--stabilize", "2", "--seed", "3", "--workers", "2",
-                  "--save", str(save), "--json", str(js), "--plot", str(png))
+    out = run_cli(
+        "small_cnn",
+        "--init",
+        "orthogonal",
+        "--stabilize",
+        "2",
+        "--seed",
+        "3",
+        "--workers",
+        "2",
+        "--save",
+        str(save),
+        "--json",
+        str(js),
+        "--plot",
+        str(png),
+    )
     assert out.returncode == 0, out.stderr
     assert out.stderr == ""
     lines = out.stdout.strip().splitlines()
-    assert lines[0] == (f"PA rewiring of small_cnn (sampler={parewire.model.DEFAULT_SAMPLER}, seed=3, "
-                        "init=orthogonal, stabilize=2, workers=2)")
+    assert lines[0] == (
+        f"PA rewiring of small_cnn (sampler={parewire.model.DEFAULT_SAMPLER}, seed=3, "
+        "init=orthogonal, stabilize=2, workers=2)"
+    )
     assert lines[-1].startswith("small_cnn: rewired 5 of 5 parameters (128,352 weights) in ")
     assert "strength-variance reduction" in lines[-1] and "weighted by weights" in lines[-1]
     assert lines[-1].endswith(" s in all")
@@ -64,7 +81,8 @@ def test_end_to_end_in_a_subprocess_writes_every_output(tmp_path):
     assert data["model"] == "small_cnn" and data["seed"] == 3 and data["init"] == "orthogonal"
     assert [r["name"] for r in data["records"] if r["skipped"] is None] == [r.name for r in report.rewired]
     assert [r["after"]["in_var"] for r in data["records"] if r["skipped"] is None] == [
-        r.after.in_var for r in report.rewired]
+        r.after.in_var for r in report.rewired
+    ]
 
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     mpl_image = pytest.importorskip("matplotlib.image")
@@ -82,8 +100,20 @@ def test_no_model_runs_the_embedded_default_and_prints_the_report():
     except ImportError:
         name, n, total = "small_cnn", 5, 5
     assert lines[0].startswith(f"PA rewiring of {name} (sampler={parewire.model.DEFAULT_SAMPLER}, seed=0")
-    assert lines[1].split() == ["parameter", "shape", "in-var", "before", "->", "after", "out-var", "before",
-                                "->", "after", "reduction", "time"]
+    assert lines[1].split() == [
+        "parameter",
+        "shape",
+        "in-var",
+        "before",
+        "->",
+        "after",
+        "out-var",
+        "before",
+        "->",
+        "after",
+        "reduction",
+        "time",
+    ]
     assert len(lines) == 2 + n + 2  # header, table, the headline's definition, summary
     assert lines[-1].startswith(f"{name}: rewired {n} of {total} parameters")
 
@@ -114,7 +144,8 @@ def test_a_state_dict_file_is_rewired_and_saved_with_everything_else_kept(tmp_pa
 
 def test_a_factory_path_and_a_torchvision_name(tmp_path, capsys):
     (tmp_path / "mymodels.py").write_text(
-        "from torch import nn\n\ndef build():\n    return nn.Sequential(nn.Linear(6, 5), nn.Linear(5, 4))\n")
+        "from torch import nn\n\ndef build():\n    return nn.Sequential(nn.Linear(6, 5), nn.Linear(5, 4))\n"
+    )
     cwd = os.getcwd()
     os.chdir(tmp_path)
     try:
@@ -134,23 +165,32 @@ def test_a_factory_path_and_a_torchvision_name(tmp_path, capsys):
     assert data["model"] == "mobilenet_v3_small" and data["rewired"] == len(layers) > 50
 
 
-@pytest.mark.parametrize("args,code,message", [
-    (["resnet9000"], 1, "unknown model 'resnet9000': "),
-    (["missing.pt"], 1, "no such file: missing.pt"),
-    (["nosuchmodule_xyz:build"], 1, "cannot import 'nosuchmodule_xyz'"),
-    (["parewire.cli:nothing_here"], 1, "has no attribute 'nothing_here'"),
-    (["os:getcwd"], 1, "factory 'os:getcwd' returned str, not an nn.Module"),
-    (["small_cnn", "--stabilize", "3"], 1, "--stabilize 3 needs --init NAME"),
-    (["small_cnn", "--init", "glorot"], 2, "argument --init: invalid choice: 'glorot'"),
-    (["small_cnn", "--sampler", "slow"], 2, "argument --sampler: invalid choice: 'slow'"),
-    (["small_cnn", "--seed", "-1"], 2, "argument --seed: expected a non-negative integer, got -1"),
-    (["small_cnn", "--workers", "0"], 2, "argument --workers: expected a number of threads >= 1 (leave --workers "
-                                         "out to use every available CPU), got 0"),
-    (["small_cnn", "--workers", "-1"], 2, "argument --workers: expected a number of threads >= 1"),
-    (["small_cnn", "--stabilize", "x"], 2, "argument --stabilize: expected a non-negative integer, got 'x'"),
-    (["small_cnn", "--json", "/nonexistent_dir_xyz/r.json"], 1, "--json /nonexistent_dir_xyz/r.json: directory"),
-    (["small_cnn", "--bogus"], 2, "unrecognized arguments: --bogus"),
-])
+@pytest.mark.parametrize(
+    "args,code,message",
+    [
+        (["resnet9000"], 1, "unknown model 'resnet9000': "),
+        (["missing.pt"], 1, "no such file: missing.pt"),
+        (["nosuchmodule_xyz:build"], 1, "cannot import 'nosuchmodule_xyz'"),
+        (["parewire.cli:nothing_here"], 1, "has no attribute 'nothing_here'"),
+        (["os:getcwd"], 1, "factory 'os:getcwd' returned str, not an nn.Module"),
+        (["small_cnn", "--stabilize", "3"], 1, "--stabilize 3 needs --init NAME"),
+        (["small_cnn", "--init", "glorot"], 2, "argument --init: invalid choice: 'glorot'"),
+        (["small_cnn", "--sampler", "slow"], 2, "argument --sampler: invalid choice: 'slow'"),
+        (["small_cnn", "--seed", "-1"], 2, "argument --seed: expected a non-negative integer, got -1"),
+        (
+            ["small_cnn", "--workers", "0"],
+            2,
+            (
+                "argument --workers: expected a number of threads >= 1 (leave --workers "
+                "out to use every available CPU), got 0"
+            ),
+        ),
+        (["small_cnn", "--workers", "-1"], 2, "argument --workers: expected a number of threads >= 1"),
+        (["small_cnn", "--stabilize", "x"], 2, "argument --stabilize: expected a non-negative integer, got 'x'"),
+        (["small_cnn", "--json", "/nonexistent_dir_xyz/r.json"], 1, "--json /nonexistent_dir_xyz/r.json: directory"),
+        (["small_cnn", "--bogus"], 2, "unrecognized arguments: --bogus"),
+    ],
+)
 def test_error_paths_exit_non_zero_with_one_clear_line(args, code, message, capsys):
     assert exit_code(args) == code
     assert message in one_error_line(capsys.readouterr().err)
@@ -193,8 +233,10 @@ def test_unreadable_and_non_state_dict_files(tmp_path, capsys):
     listing = tmp_path / "list.pt"
     torch.save([1, 2, 3], listing)
     assert cli.main([str(listing)]) == 1
-    assert "does not hold a state_dict (a dict of tensors, alone or under one of the keys state_dict, " \
-           "model_state_dict, model_state, model); found list" in one_error_line(capsys.readouterr().err)
+    assert (
+        "does not hold a state_dict (a dict of tensors, alone or under one of the keys state_dict, "
+        "model_state_dict, model_state, model); found list" in one_error_line(capsys.readouterr().err)
+    )
     numbers = tmp_path / "numbers.pt"
     torch.save({"epoch": 3, "loss": 0.5}, numbers)
     assert cli.main([str(numbers)]) == 1
@@ -214,8 +256,19 @@ def test_help_and_version(capsys):
     assert capsys.readouterr().out.strip() == f"parewire {parewire.__version__}"
     assert exit_code(["--help"]) == 0
     text = capsys.readouterr().out
-    for flag in ("--init", "--stabilize", "--seed", "--sampler", "--layers", "--exclude", "--workers", "--save",
-                 "--json", "--plot", "--quiet"):
+    for flag in (
+        "--init",
+        "--stabilize",
+        "--seed",
+        "--sampler",
+        "--layers",
+        "--exclude",
+        "--workers",
+        "--save",
+        "--json",
+        "--plot",
+        "--quiet",
+    ):
         assert flag in text
 
 
@@ -238,8 +291,25 @@ def test_json_dash_prints_only_json_on_stdout_and_the_table_on_stderr(capsys):
 
 def test_layers_and_exclude_select_as_the_api_does(tmp_path, capsys):
     dst = tmp_path / "w.pt"
-    assert cli.main(["small_cnn", "--seed", "6", "--layers", "0.*,1*", "--layers", "6.weight",
-                     "--exclude", "12.*", "--save", str(dst), "--quiet"]) == 0
+    assert (
+        cli.main(
+            [
+                "small_cnn",
+                "--seed",
+                "6",
+                "--layers",
+                "0.*,1*",
+                "--layers",
+                "6.weight",
+                "--exclude",
+                "12.*",
+                "--save",
+                str(dst),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     torch.manual_seed(6)
     model = cli.small_cnn()
     report = parewire.rewire_model(model, seed=6, layers=["0.*", "1*", "6.weight"], exclude="12.*")
@@ -255,7 +325,11 @@ def test_layers_and_exclude_select_as_the_api_does(tmp_path, capsys):
     assert cli.main([str(src), "--exclude", "*.bias", "--exclude", "3.*", "--json", str(js), "--quiet"]) == 0
     data = json.loads(js.read_text())
     assert [r["name"] for r in data["records"] if r["status"] == "rewired"] == [
-        "0.weight", "6.weight", "10.weight", "12.weight"]
+        "0.weight",
+        "6.weight",
+        "10.weight",
+        "12.weight",
+    ]
 
 
 def _checkpoint(state_dict):
@@ -308,7 +382,8 @@ def test_several_state_dicts_and_pickled_models_get_clear_hints(tmp_path, capsys
 
 def test_save_of_a_lazy_module_is_refused_before_any_work(tmp_path, monkeypatch, capsys):
     (tmp_path / "lazymodels.py").write_text(
-        "from torch import nn\n\ndef build():\n    return nn.Sequential(nn.LazyLinear(4), nn.Linear(4, 3))\n")
+        "from torch import nn\n\ndef build():\n    return nn.Sequential(nn.LazyLinear(4), nn.Linear(4, 3))\n"
+    )
     monkeypatch.chdir(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setattr(cli, "rewire_model", rewire_must_not_run)
@@ -346,8 +421,14 @@ def test_save_over_the_input_on_a_full_disk_leaves_the_input_whole(tmp_path):
     original = ck.read_bytes()
     assert len(original) > 500_000
     env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    out = subprocess.run([sys.executable, "-c", FULL_DISK, "65536", "ck.pt", "--save", "ck.pt", "--quiet"],
-                         capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", FULL_DISK, "65536", "ck.pt", "--save", "ck.pt", "--quiet"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=120,
+    )
     assert out.returncode == 1, out.stderr
     assert one_error_line(out.stderr).startswith("parewire: error: --save ck.pt: writing failed (")
     assert "ck.pt was left as it was" in out.stderr
@@ -380,8 +461,12 @@ def test_an_interrupt_leaves_outputs_as_they_were_and_no_temporary_files(tmp_pat
         raise KeyboardInterrupt
 
     monkeypatch.setattr(cli, "rewire_model", interrupted)
-    assert cli.main(["small_cnn", "--save", str(dst), "--json", str(tmp_path / "r.json"),
-                     "--plot", str(tmp_path / "p.png")]) == 130
+    assert (
+        cli.main(
+            ["small_cnn", "--save", str(dst), "--json", str(tmp_path / "r.json"), "--plot", str(tmp_path / "p.png")]
+        )
+        == 130
+    )
     assert capsys.readouterr().err == "parewire: interrupted\n"
     assert os.listdir(tmp_path) == ["w.pt"] and dst.read_bytes() == b"old"
     assert cli.main(["resnet9000", "--save", str(dst)]) == 1  # an error after the outputs were reserved
@@ -419,10 +504,10 @@ def test_save_into_an_unwritable_folder_fails_before_any_work(tmp_path, monkeypa
 
 
 def test_seeds_beyond_64_bits_work_as_numpy_takes_them(tmp_path, capsys):
-    seed = 2 ** 64
+    seed = 2**64
     dst, js = tmp_path / "w.pt", tmp_path / "r.json"
     assert cli.main(["small_cnn", "--seed", str(seed), "--save", str(dst), "--json", str(js), "--quiet"]) == 0
-    torch.manual_seed(seed % 2 ** 64)  # the model is built under the seed modulo 2**64
+    torch.manual_seed(seed % 2**64)  # the model is built under the seed modulo 2**64
     model = cli.small_cnn()
     report = parewire.rewire_model(model, seed=seed)
     saved = torch.load(dst, weights_only=True)
@@ -439,7 +524,8 @@ def test_a_text_file_is_not_a_torch_save_file(tmp_path, capsys):
     assert cli.main([str(text)]) == 1
     assert one_error_line(capsys.readouterr().err) == (
         f"parewire: error: {text} is not a torch.save file (neither a zip archive nor a pickle): "
-        "it starts with b'epoch 3, loss 0.'")
+        "it starts with b'epoch 3, loss 0.'"
+    )
     empty = tmp_path / "empty.pth"
     empty.write_bytes(b"")
     assert cli.main([str(empty)]) == 1

@@ -38,13 +38,12 @@ import functools
 import numpy as np
 import pytest
 import torch
+from _stats import exact_distribution, goodness_of_fit_p, homogeneity_p
 from scipy import stats
 
 import parewire
 from parewire import _C
 from parewire.seeding import seed_words
-
-from _stats import exact_distribution, goodness_of_fit_p, homogeneity_p
 
 ALPHA = 1e-3  # significance level of every statistical test in this file
 N = 50_000  # rewirings per sampler and matrix
@@ -70,7 +69,7 @@ def _pass(w: np.ndarray, seed: int, sampler: str) -> None:
     _C.rewire(w.__dlpack__(), seed_words(seed), passes=1, sampler=CODES[sampler])
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def draw(name: str, sampler: str, mode: str) -> collections.Counter:
     """Counts of each distinct output over N seeds.
 
@@ -98,7 +97,7 @@ def draw(name: str, sampler: str, mode: str) -> collections.Counter:
 # ---------------------------------------------------------------- exact distribution
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def exact(name: str, mode: str) -> dict:
     """Exact probability of each output matrix (keyed by its bytes)."""
     w = np.array((SINGLE_PASS if mode == "one" else MATRICES)[name], dtype=np.float32)

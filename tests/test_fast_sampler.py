@@ -18,14 +18,13 @@ import math
 
 import numpy as np
 import pytest
+from _helpers import bits
+from _stats import goodness_of_fit_p, plackett_luce
 from scipy import stats
 
 import parewire
 from parewire import _C, reference
 from parewire.seeding import seed_words
-
-from _helpers import bits
-from _stats import goodness_of_fit_p, plackett_luce
 
 SAMPLERS = {"numpy": _C.SAMPLER_NUMPY, "fast": _C.SAMPLER_FAST}
 DRAWS = 100_000
@@ -39,7 +38,7 @@ def draw_permutations(row0, sampler, seed, n):
     ranks = np.arange(c, dtype=np.float64)
     words = seed_words(seed)
     code = SAMPLERS[sampler]
-    counts = {}
+    counts: dict[tuple[int, ...], int] = {}
     for _ in range(n):
         w[1] = ranks
         words = _C.rewire(w.__dlpack__(), words, passes=1, sampler=code)
@@ -51,9 +50,9 @@ def draw_permutations(row0, sampler, seed, n):
 
 # row 0 of the matrix; P = row0 + |min(row0)| + 1 (float64)
 WEIGHT_CASES = {
-    "c2": [0.0, 2.5],                 # P = (1, 3.5)
-    "c3": [1.0, -1.0, 4.0],           # P = (3, 1, 6)
-    "c4": [0.0, 1.0, 3.0, -2.0],      # P = (3, 4, 6, 1)
+    "c2": [0.0, 2.5],  # P = (1, 3.5)
+    "c3": [1.0, -1.0, 4.0],  # P = (3, 1, 6)
+    "c4": [0.0, 1.0, 3.0, -2.0],  # P = (3, 4, 6, 1)
     "c4_ties": [2.0, 0.0, 2.0, 0.0],  # P = (3, 1, 3, 1): equal weights must not favour low columns
     "c4_skewed": [30.0, 0.0, 5.0, 1.0],  # P = (31, 1, 6, 2)
 }
@@ -77,7 +76,7 @@ def test_permutations_follow_plackett_luce(sampler, case):
 def test_chi_square_detects_a_biased_sampler():
     """The test has teeth: uniform permutations fail the c4 case."""
     rng = np.random.default_rng(5)
-    counts = {}
+    counts: dict[tuple[int, ...], int] = {}
     for _ in range(DRAWS):
         perm = tuple(rng.permutation(4).tolist())
         counts[perm] = counts.get(perm, 0) + 1
@@ -91,7 +90,7 @@ def test_fast_sampler_handles_huge_weight_ratios():
     counts = draw_permutations(row0, "fast", 99, 20_000)
     # columns 1 and 2 come first, in either order with equal chance;
     # then 0 and 3 with equal chance
-    firsts = {}
+    firsts: dict[tuple[int, int], int] = {}
     for perm, k in counts.items():
         assert set(perm[:2]) == {1, 2}
         firsts[(perm[0], perm[2])] = firsts.get((perm[0], perm[2]), 0) + k

@@ -4,11 +4,10 @@ from the project's shared fixtures): every path must reproduce them bit for bit.
 import numpy as np
 import pytest
 import torch
+from _helpers import REWIRING_FIXTURES, STABILIZE_FIXTURES, bits, load_fixture
 
 import parewire
 from parewire import reference
-
-from _helpers import REWIRING_FIXTURES, STABILIZE_FIXTURES, bits, load_fixture
 
 
 def test_fixture_set_is_complete():

@@ -8,12 +8,11 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from _helpers import bits
 from torch import nn
 
 import parewire
 from parewire.seeding import derive_seed
-
-from _helpers import bits
 
 
 def state(model):
@@ -44,12 +43,15 @@ class Views(nn.Module):
 
 
 @pytest.mark.parametrize("workers", [1, 2, 4])
-@pytest.mark.parametrize("views", [
-    [lambda b: b[:192], lambda b: b[96:288], lambda b: b[200:], lambda b: b[:, :64]],  # overlapping rows
-    [lambda b: b, lambda b: b.T],  # the same memory seen two ways
-    [lambda b: b[:, :200], lambda b: b[:, 100:]],  # overlapping columns
-    [lambda b: b[:200], lambda b: b.view(-1)[384 * 100:].view(-1, 384)],  # overlapping, other offsets
-])
+@pytest.mark.parametrize(
+    "views",
+    [
+        [lambda b: b[:192], lambda b: b[96:288], lambda b: b[200:], lambda b: b[:, :64]],  # overlapping rows
+        [lambda b: b, lambda b: b.T],  # the same memory seen two ways
+        [lambda b: b[:, :200], lambda b: b[:, 100:]],  # overlapping columns
+        [lambda b: b[:200], lambda b: b.view(-1)[384 * 100 :].view(-1, 384)],  # overlapping, other offsets
+    ],
+)
 def test_overlapping_views_are_refused_before_anything_is_written(workers, views):
     for trial in range(20):
         base = torch.randn(384, 384, generator=torch.Generator().manual_seed(trial))
@@ -67,16 +69,26 @@ def test_identical_views_are_one_parameter_and_disjoint_views_are_independent(wo
         expected = base.clone()
         # p0 and p1: the same view through two Parameter objects; p2/p3: disjoint halves;
         # p4/p5: interleaved columns (overlapping byte ranges, no shared element)
-        model = Views(base, lambda b: b[:32], lambda b: b[:32], lambda b: b[32:48], lambda b: b[48:],
-                      )
+        model = Views(
+            base,
+            lambda b: b[:32],
+            lambda b: b[:32],
+            lambda b: b[32:48],
+            lambda b: b[48:],
+        )
         other = torch.randn(20, 30, generator=torch.Generator().manual_seed(100 + trial))
         other_expected = other.clone()
         model.register_parameter("p4", nn.Parameter(other[:, ::2]))
         model.register_parameter("p5", nn.Parameter(other[:, 1::2]))
         report = parewire.rewire_model(model, layers="*", seed=trial, workers=workers)
         assert [(r.name, r.status) for r in report] == [
-            ("p0", "rewired"), ("p1", "tied"), ("p2", "rewired"), ("p3", "rewired"), ("p4", "rewired"),
-            ("p5", "rewired")]
+            ("p0", "rewired"),
+            ("p1", "tied"),
+            ("p2", "rewired"),
+            ("p3", "rewired"),
+            ("p4", "rewired"),
+            ("p5", "rewired"),
+        ]
         assert report["p1"].skipped == "tied to p0"
         for name, sl in (("p0", slice(0, 32)), ("p2", slice(32, 48)), ("p3", slice(48, None))):
             expected[sl] = by_hand(expected[sl], derive_seed(trial, name))
@@ -137,8 +149,10 @@ def test_a_failure_restores_parameters_that_are_views_of_one_storage():
 # -- orientation -----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("cls,shape", [(nn.ConvTranspose1d, (6, 10, 3)), (nn.ConvTranspose2d, (6, 10, 3, 3)),
-                                       (nn.ConvTranspose3d, (4, 6, 2, 2, 2))])
+@pytest.mark.parametrize(
+    "cls,shape",
+    [(nn.ConvTranspose1d, (6, 10, 3)), (nn.ConvTranspose2d, (6, 10, 3, 3)), (nn.ConvTranspose3d, (4, 6, 2, 2, 2))],
+)
 def test_conv_transpose_rows_are_output_channels(cls, shape):
     torch.manual_seed(0)
     layer = cls(shape[0], shape[1], shape[2:])
@@ -179,8 +193,9 @@ def test_gpt2_style_conv1d_is_recognised_without_transformers_and_rewired_by_out
 
 def test_gpt2_from_transformers_rewires_every_block():
     transformers = pytest.importorskip("transformers")
-    cfg = transformers.GPT2Config(n_layer=2, n_embd=32, n_head=2, vocab_size=64, n_positions=16,
-                                  bos_token_id=0, eos_token_id=0)
+    cfg = transformers.GPT2Config(
+        n_layer=2, n_embd=32, n_head=2, vocab_size=64, n_positions=16, bos_token_id=0, eos_token_id=0
+    )
     torch.manual_seed(0)
     model = transformers.GPT2LMHeadModel(cfg)
     before = state(model)
@@ -221,7 +236,7 @@ def test_register_layer_adds_a_rule_and_the_registry_is_listed():
         parewire.register_layer(int)
     with pytest.raises(TypeError, match="params"):
         parewire.register_layer(Mixer, params=[])
-    with pytest.raises(ValueError, match="package.module.Class"):
+    with pytest.raises(ValueError, match=r"package\.module\.Class"):
         parewire.register_layer("Conv1D")
 
 
@@ -248,13 +263,15 @@ def test_a_rule_whose_output_dimension_does_not_fit_is_an_error_before_any_write
 
 def test_parameters_no_rule_selects_are_reported_with_their_reason():
     torch.manual_seed(0)
-    model = nn.ModuleDict({
-        "emb": nn.Embedding(10, 8),
-        "lstm": nn.LSTM(8, 6),
-        "norm": nn.LayerNorm(6),
-        "wn": nn.utils.parametrizations.weight_norm(nn.Linear(6, 5)),
-        "fc": nn.Linear(5, 4),
-    })
+    model = nn.ModuleDict(
+        {
+            "emb": nn.Embedding(10, 8),
+            "lstm": nn.LSTM(8, 6),
+            "norm": nn.LayerNorm(6),
+            "wn": nn.utils.parametrizations.weight_norm(nn.Linear(6, 5)),
+            "fc": nn.Linear(5, 4),
+        }
+    )
     report = parewire.rewire_model(model, seed=0)
     got = {r.name: (r.status, r.skipped) for r in report}
     assert got["fc.weight"] == ("rewired", None)
@@ -385,8 +402,10 @@ def test_rewirer_rewires_a_tied_weight_once_and_names_it_tied():
     before = model[0].weight.detach().clone()
     rw = parewire.rewirer(seed=6)
     model.apply(rw)
-    assert [(r.name, r.status) for r in rw.report.records] == [("Linear#0.weight", "rewired"),
-                                                               ("Linear#1.weight", "tied")]
+    assert [(r.name, r.status) for r in rw.report.records] == [
+        ("Linear#0.weight", "rewired"),
+        ("Linear#1.weight", "tied"),
+    ]
     np.testing.assert_array_equal(bits(model[0].weight), bits(by_hand(before, derive_seed(6, "Linear#0.weight"))))
 
 

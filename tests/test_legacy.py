@@ -6,12 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from _helpers import STABILIZERS, bits, randn
 from torch import nn
 
 import parewire
 from parewire import reference
-
-from _helpers import STABILIZERS, bits, randn
 
 # ------------------------------------------------------------ stabilize_strength
 
@@ -60,8 +59,12 @@ def test_non_finite_candidates_are_never_kept(name, bad):
     candidate was always taken, and NaN scores never compare lower)."""
     cands = candidates((5, 4), 10)
     where = {"inf first": 0, "nan first": 0, "-inf in the middle": 4, "nan last": 9}[bad]
-    value = {"inf first": float("inf"), "nan first": float("nan"), "-inf in the middle": -float("inf"),
-             "nan last": float("nan")}[bad]
+    value = {
+        "inf first": float("inf"),
+        "nan first": float("nan"),
+        "-inf in the middle": -float("inf"),
+        "nan last": float("nan"),
+    }[bad]
     cands[where] = cands[where].clone()
     cands[where][2, 1] = value
     finite = [c for c in cands if torch.isfinite(c).all()]
@@ -90,8 +93,11 @@ def test_an_initializer_that_never_gives_finite_values_is_refused(name, fill):
     """Before: the NaN (inf) weights were returned."""
     p = nn.Parameter(randn(4, 5))
     before = bits(p).copy()
-    with pytest.raises(ValueError, match=r"^stabilize_strength_?: the initializer filled (tensor|weights) with "
-                                         r"NaN or infinite values in all 3 trials"):
+    with pytest.raises(
+        ValueError,
+        match=r"^stabilize_strength_?: the initializer filled (tensor|weights) with "
+        r"NaN or infinite values in all 3 trials",
+    ):
         STABILIZERS[name](p, lambda t: nn.init.constant_(t, fill), 3)
     np.testing.assert_array_equal(bits(p), before)
 
@@ -169,14 +175,16 @@ def version_bump(request, monkeypatch):
 
 @pytest.mark.parametrize("entry", ["pa_rewire_", "PA_rewiring_np"])
 def test_autograd_sees_the_change_and_records_nothing(entry, version_bump):
-    call = {"pa_rewire_": lambda w: parewire.pa_rewire_(w, seed=1),
-            "PA_rewiring_np": lambda w: parewire.PA_rewiring_np(w, 1)}[entry]
+    call = {
+        "pa_rewire_": lambda w: parewire.pa_rewire_(w, seed=1),
+        "PA_rewiring_np": lambda w: parewire.PA_rewiring_np(w, 1),
+    }[entry]
     leaf = randn(5, 4).requires_grad_()
     mid = leaf * 2
     out = (mid * mid).sum()  # saves mid
     version = mid._version
     call(mid)
-    assert mid._version > version and mid.grad_fn.name() == "MulBackward0"
+    assert mid._version > version and mid.grad_fn is not None and mid.grad_fn.name() == "MulBackward0"
     with pytest.raises(RuntimeError, match="modified by an inplace operation"):
         out.backward()
     p = nn.Parameter(randn(5, 4))

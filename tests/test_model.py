@@ -2,20 +2,18 @@
 threads, all-or-nothing, and real torchvision models."""
 
 import functools
-import json
 import math
 import sys
 
 import numpy as np
 import pytest
 import torch
+from _helpers import bits
 from torch import nn
 
 import parewire
 from parewire.model import INITIALIZERS
 from parewire.seeding import derive_seed
-
-from _helpers import bits
 
 
 def state(model):
@@ -41,8 +39,12 @@ def expected_rewire(before, seed, sampler=parewire.model.DEFAULT_SAMPLER):
 def small_net(dtype=torch.float32):
     torch.manual_seed(0)
     return nn.Sequential(
-        nn.Conv2d(3, 16, 3), nn.ReLU(), nn.Conv2d(16, 32, 3), nn.Flatten(),
-        nn.Linear(32, 24), nn.Linear(24, 10),
+        nn.Conv2d(3, 16, 3),
+        nn.ReLU(),
+        nn.Conv2d(16, 32, 3),
+        nn.Flatten(),
+        nn.Linear(32, 24),
+        nn.Linear(24, 10),
     ).to(dtype)
 
 
@@ -276,7 +278,7 @@ def test_bad_init_and_stabilize_arguments():
     before = state(model)
     with pytest.raises(ValueError, match="stabilize=3 needs an initializer"):
         parewire.rewire_model(model, stabilize=3)
-    with pytest.raises(ValueError, match="unknown init 'glorot'.*orthogonal"):
+    with pytest.raises(ValueError, match=r"unknown init 'glorot'.*orthogonal"):
         parewire.rewire_model(model, init="glorot")
     with pytest.raises(TypeError, match="init must be"):
         parewire.rewire_model(model, init=3)
@@ -290,7 +292,7 @@ def test_bad_init_and_stabilize_arguments():
         parewire.rewire_model(model, seed=-1)
     with pytest.raises(ValueError, match="workers"):
         parewire.rewire_model(model, workers=0)
-    with pytest.raises(TypeError, match="nn.Module or a state_dict"):
+    with pytest.raises(TypeError, match=r"nn\.Module or a state_dict"):
         parewire.rewire_model(torch.randn(3, 3))
     assert_same_state(state(model), before)
 
@@ -305,8 +307,9 @@ def test_results_are_bit_identical_for_any_number_of_workers(init, sampler):
     for workers in (1, 2, 4):
         torch.manual_seed(0)
         model = nn.Sequential(*[nn.Linear(40, 40) for _ in range(6)], nn.Conv2d(4, 8, 3))
-        report = parewire.rewire_model(model, init=init, stabilize=2 if init else 0, seed=21,
-                                       sampler=sampler, workers=workers)
+        report = parewire.rewire_model(
+            model, init=init, stabilize=2 if init else 0, seed=21, sampler=sampler, workers=workers
+        )
         assert report.workers == workers
         results.append(state(model))
     assert_same_state(results[0], results[1])
@@ -405,7 +408,9 @@ def test_rewirer_works_with_model_apply_and_reports():
     rw = parewire.rewirer(init="xavier_uniform", seed=4)
     model.apply(rw)
     assert [r.name for r in rw.report.records] == ["Linear#0.weight", "Linear#1.weight"]
-    assert rw.report["Linear#0.weight"].rewired and rw.report["Linear#0.weight"].seed == derive_seed(4, "Linear#0.weight")
+    assert rw.report["Linear#0.weight"].rewired and rw.report["Linear#0.weight"].seed == derive_seed(
+        4, "Linear#0.weight"
+    )
     assert rw.report["Linear#1.weight"].skipped == "frozen (requires_grad=False)"
     # apply visits modules depth first in order: model[0] is Linear #0, model[2][0] is #1
     seed = derive_seed(4, "Linear#0.weight")
@@ -455,8 +460,9 @@ def test_resnet18_every_conv_and_fc_weight_is_a_rewired_permutation():
 def test_vision_transformer_linear_layers_and_zero_initialised_head():
     tv = pytest.importorskip("torchvision")
     torch.manual_seed(0)
-    model = tv.models.VisionTransformer(image_size=32, patch_size=8, num_layers=2, num_heads=2,
-                                        hidden_dim=32, mlp_dim=64, num_classes=10)
+    model = tv.models.VisionTransformer(
+        image_size=32, patch_size=8, num_layers=2, num_heads=2, hidden_dim=32, mlp_dim=64, num_classes=10
+    )
     report = parewire.rewire_model(model, init="xavier_uniform", seed=1)
     names = [r.name for r in report.rewired]
     assert names[0] == "conv_proj.weight" and names[-1] == "heads.head.weight"
@@ -464,7 +470,9 @@ def test_vision_transformer_linear_layers_and_zero_initialised_head():
     assert "encoder.layers.encoder_layer_1.mlp.3.weight" in names and len(names) == 10
     assert "encoder.layers.encoder_layer_0.self_attention.in_proj_weight" in names
     assert {r.name: r.skipped for r in report.not_considered} == {
-        "class_token": "VisionTransformer", "encoder.pos_embedding": "Encoder"}
+        "class_token": "VisionTransformer",
+        "encoder.pos_embedding": "Encoder",
+    }
 
     zeros = nn.Linear(32, 10)
     nn.init.zeros_(zeros.weight)
@@ -518,7 +526,9 @@ def test_unseeded_runs_use_independent_passes_and_seeded_runs_match_pa_rewire(sa
     before = state(model)
     seeded = parewire.rewire_model(model, seed=4, sampler=sampler)
     for r in seeded.rewired:
-        np.testing.assert_array_equal(bits(model.state_dict()[r.name]), bits(expected_rewire(before[r.name], r.seed, sampler)))
+        np.testing.assert_array_equal(
+            bits(model.state_dict()[r.name]), bits(expected_rewire(before[r.name], r.seed, sampler))
+        )
     model = small_net()
     torch.manual_seed(0)
     unseeded = parewire.rewire_model(model, sampler=sampler)

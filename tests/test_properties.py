@@ -21,13 +21,12 @@ import pytest
 import torch
 
 hypothesis = pytest.importorskip("hypothesis")
+from _helpers import bits  # noqa: E402
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 import parewire  # noqa: E402
 from parewire import reference  # noqa: E402
-
-from _helpers import bits  # noqa: E402
 
 FAST = settings(
     max_examples=500,
@@ -129,10 +128,11 @@ def mask_outside(base, view):
         size = base.itemsize
         start = (view.__array_interface__["data"][0] - base.__array_interface__["data"][0]) // size
         index = np.arange(base.size)
-        inside = np.lib.stride_tricks.as_strided(index[start:], view.shape,
-                                                 tuple(s // size * index.itemsize for s in view.strides))
+        inside_np = np.lib.stride_tricks.as_strided(
+            index[start:], view.shape, tuple(s // size * index.itemsize for s in view.strides)
+        )
         marker = np.zeros(base.size, bool)
-        marker[inside.ravel()] = True
+        marker[inside_np.ravel()] = True
     assert marker.sum() == int(np.prod(view.shape)), "the view's elements are distinct"
     return ~marker
 
@@ -211,7 +211,10 @@ def test_agrees_with_the_reference(bv, seed, passes):
 
 @settings(FAST, max_examples=600)
 @given(
-    st.integers(1, 40), st.integers(1, 40), st.sampled_from(TORCH_DTYPES), SEEDS,
+    st.integers(1, 40),
+    st.integers(1, 40),
+    st.sampled_from(TORCH_DTYPES),
+    SEEDS,
     st.sampled_from(["numpy", "fast"]),
 )
 def test_transposed_view_equals_transpose_call_transpose(rows, cols, dtype, seed, sampler):

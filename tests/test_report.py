@@ -3,7 +3,6 @@
 import html.parser
 import json
 import math
-import pathlib
 import re
 import statistics
 import sys
@@ -11,21 +10,21 @@ import sys
 import numpy as np
 import pytest
 import torch
+from _helpers import ROOT, bits, python_blocks, run_python_blocks
 from torch import nn
 
 import parewire
 from parewire import ParameterRecord, RewireReport, StrengthStats
 from parewire.seeding import derive_seed
 
-from _helpers import bits
-
 PNG, PDF = b"\x89PNG\r\n\x1a\n", b"%PDF-"
 
 
 def small_net():
     torch.manual_seed(0)
-    return nn.Sequential(nn.Conv2d(3, 16, 3), nn.ReLU(), nn.Conv2d(16, 32, 3), nn.Flatten(),
-                         nn.Linear(32, 24), nn.Linear(24, 10))
+    return nn.Sequential(
+        nn.Conv2d(3, 16, 3), nn.ReLU(), nn.Conv2d(16, 32, 3), nn.Flatten(), nn.Linear(32, 24), nn.Linear(24, 10)
+    )
 
 
 def state(model):
@@ -35,9 +34,15 @@ def state(model):
 def record(name, shape, before_var, after_var, **kwargs):
     """A rewired record with given (in, out) strength variances before and after."""
     rows, cols = shape[0], math.prod(shape) // shape[0]
-    return ParameterRecord(name, tuple(shape), "float32", seed=kwargs.pop("seed", 1),
-                           before=StrengthStats(rows, cols, 0.0, before_var[0], 0.0, before_var[1]),
-                           after=StrengthStats(rows, cols, 0.0, after_var[0], 0.0, after_var[1]), **kwargs)
+    return ParameterRecord(
+        name,
+        tuple(shape),
+        "float32",
+        seed=kwargs.pop("seed", 1),
+        before=StrengthStats(rows, cols, 0.0, before_var[0], 0.0, before_var[1]),
+        after=StrengthStats(rows, cols, 0.0, after_var[0], 0.0, after_var[1]),
+        **kwargs,
+    )
 
 
 def synthetic_report(names, *, skipped=(), not_considered=()):
@@ -45,8 +50,10 @@ def synthetic_report(names, *, skipped=(), not_considered=()):
     rng = np.random.default_rng(0)
     records = [record(n, (64, 64), (1.0, 1.0), tuple(rng.uniform(0.01, 0.2, 2))) for n in names]
     records += [ParameterRecord(n, (64,), "float32", skipped=why) for n, why in skipped]
-    records += [ParameterRecord(n, (100, 64), "float32", skipped=why, status="not considered", module=mod)
-                for n, why, mod in not_considered]
+    records += [
+        ParameterRecord(n, (100, 64), "float32", skipped=why, status="not considered", module=mod)
+        for n, why, mod in not_considered
+    ]
     return RewireReport("net", records, seed=3)
 
 
@@ -77,17 +84,16 @@ def test_report_records_statistics_that_match_the_weights():
 
 
 def test_the_headline_weights_each_parameter_by_its_number_of_weights():
-    tiny = record("tiny.weight", (512, 2), (1.0, 1.0), (1.0, 199.0))      # 1,024 weights, score x100: -9900%
-    big = record("big.weight", (512, 512), (2.0, 2.0), (0.2, 0.2))        # 262,144 weights, score / 10: 90%
-    mid = record("mid.weight", (64, 64), (1.0, 3.0), (0.5, 1.5))          # 4,096 weights: 50%
+    tiny = record("tiny.weight", (512, 2), (1.0, 1.0), (1.0, 199.0))  # 1,024 weights, score x100: -9900%
+    big = record("big.weight", (512, 512), (2.0, 2.0), (0.2, 0.2))  # 262,144 weights, score / 10: 90%
+    mid = record("mid.weight", (64, 64), (1.0, 3.0), (0.5, 1.5))  # 4,096 weights: 50%
     report = RewireReport("m", [tiny, big, mid])
     assert tiny.variance_reduction == pytest.approx(-99.0) and big.variance_reduction == pytest.approx(0.9)
     expected = (1024 * -99.0 + 262144 * 0.9 + 4096 * 0.5) / (1024 + 262144 + 4096)
     assert report.variance_reduction == pytest.approx(expected)
     assert report.median_reduction == pytest.approx(0.5)
-    assert report.in_sd_ratio == pytest.approx((1024 * 1.0 + 262144 * 0.1 ** 0.5 + 4096 * 0.5 ** 0.5) / 267264)
-    assert report.out_sd_ratio == pytest.approx((1024 * 199 ** 0.5 + 262144 * 0.1 ** 0.5 + 4096 * 0.5 ** 0.5)
-                                                / 267264)
+    assert report.in_sd_ratio == pytest.approx((1024 * 1.0 + 262144 * 0.1**0.5 + 4096 * 0.5**0.5) / 267264)
+    assert report.out_sd_ratio == pytest.approx((1024 * 199**0.5 + 262144 * 0.1**0.5 + 4096 * 0.5**0.5) / 267264)
     # undefined reductions (one neuron: NaN variance) carry no weight
     lone = record("lone.weight", (1, 4096), (float("nan"), 1.0), (float("nan"), 1.0))
     assert RewireReport("m", [tiny, big, mid, lone]).variance_reduction == pytest.approx(expected)
@@ -118,19 +124,26 @@ def test_report_text_has_a_row_per_rewired_parameter_a_definition_and_a_summary(
     assert lines[0].startswith("PA rewiring of net (sampler=")
     for r in report.rewired:
         row = next(line for line in lines if line.startswith(r.name + " "))
-        assert "x".join(map(str, r.shape)) in row and f"{r.before.in_var:.4g}" in row and f"{r.after.out_var:.4g}" in row
+        assert (
+            "x".join(map(str, r.shape)) in row and f"{r.before.in_var:.4g}" in row and f"{r.after.out_var:.4g}" in row
+        )
     assert not any(line.startswith("skipped") for line in lines)  # 1-D biases are not listed
     assert lines[-2] == parewire.report.HEADLINE and "weighted by their number of weights" in lines[-2]
     assert lines[-1] == report.summary()
     assert report.summary().startswith("net: rewired 4 of 4 parameters (")
-    assert (f"strength-variance reduction {100 * report.variance_reduction:.1f}% weighted by weights "
-            f"(median layer {100 * report.median_reduction:.1f}%)") in report.summary()
+    assert (
+        f"strength-variance reduction {100 * report.variance_reduction:.1f}% weighted by weights "
+        f"(median layer {100 * report.median_reduction:.1f}%)"
+    ) in report.summary()
 
 
 def test_repr_is_a_few_lines_however_large_the_model():
     names = [f"blocks.{i}.fc{j}.weight" for i in range(100) for j in range(5)]
-    report = synthetic_report(names, skipped=[(f"blocks.{i}.bias", "1-D (bias)") for i in range(100)],
-                              not_considered=[("embed.weight", "Embedding", "Embedding")])
+    report = synthetic_report(
+        names,
+        skipped=[(f"blocks.{i}.bias", "1-D (bias)") for i in range(100)],
+        not_considered=[("embed.weight", "Embedding", "Embedding")],
+    )
     text = repr(report)
     assert len(text.splitlines()) <= 4 and len(text) < 400, text
     assert "net: 500 rewired, 100 skipped, 1 not considered; 2,048,000 weights" in text
@@ -165,8 +178,11 @@ class _Cells(html.parser.HTMLParser):
 
 def test_html_has_every_rewired_row_and_what_was_left_alone_with_reasons():
     report = parewire.rewire_model(small_net(), seed=2, name="net<1>")
-    report.records.append(ParameterRecord("emb.weight", (10, 4), "float32", skipped="Embedding",
-                                          status="not considered", module="Embedding"))
+    report.records.append(
+        ParameterRecord(
+            "emb.weight", (10, 4), "float32", skipped="Embedding", status="not considered", module="Embedding"
+        )
+    )
     text = report._repr_html_()
     parser = _Cells()
     parser.feed(text)
@@ -214,16 +230,16 @@ def test_json_keeps_64_bit_seeds_exact(tmp_path):
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(20, 30), nn.Linear(30, 40), nn.Linear(40, 5))
     before = state(model)
-    base = 2 ** 64 + 12345  # numpy accepts any non-negative int as a seed
+    base = 2**64 + 12345  # numpy accepts any non-negative int as a seed
     report = parewire.rewire_model(model, seed=base)
     data = json.loads(report.to_json())
     assert data["seed"] == base and type(data["seed"]) is int
-    big = [r for r in report.rewired if r.seed > 2 ** 53]
+    big = [r for r in report.rewired if r.seed > 2**53]
     assert big  # derived seeds are 64-bit: each is above 2**53 with probability 1 - 2**-11
     for rec in data["records"]:
         if rec["status"] == "rewired":
             assert type(rec["seed"]) is int and rec["seed"] == report[rec["name"]].seed
-            assert float(rec["seed"]) != rec["seed"] or rec["seed"] <= 2 ** 53
+            assert float(rec["seed"]) != rec["seed"] or rec["seed"] <= 2**53
             w = before[rec["name"]].clone()
             parewire.pa_rewire_(w, seed=rec["seed"], sampler=report.sampler)
             np.testing.assert_array_equal(bits(w), bits(model.state_dict()[rec["name"]]))
@@ -233,20 +249,38 @@ def test_json_keeps_64_bit_seeds_exact(tmp_path):
 def test_to_pandas_one_flat_row_per_parameter_with_exact_seeds():
     pd = pytest.importorskip("pandas")
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.Flatten(), nn.Linear(8, 4), nn.Linear(4, 1),
-                          nn.Linear(1, 3))
+    model = nn.Sequential(
+        nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.Flatten(), nn.Linear(8, 4), nn.Linear(4, 1), nn.Linear(1, 3)
+    )
     before = state(model)
-    report = parewire.rewire_model(model, seed=2 ** 70)
-    report.records.append(ParameterRecord("emb.weight", (10, 4), "float32", skipped="Embedding",
-                                          status="not considered", module="Embedding"))
+    report = parewire.rewire_model(model, seed=2**70)
+    report.records.append(
+        ParameterRecord(
+            "emb.weight", (10, 4), "float32", skipped="Embedding", status="not considered", module="Embedding"
+        )
+    )
     df = report.to_pandas()
     assert isinstance(df, pd.DataFrame) and len(df) == len(report.records)
     assert list(df["name"]) == [r.name for r in report.records]
     for col in df.columns:  # flat: scalars only
         assert not any(isinstance(v, (dict, list, tuple, np.ndarray)) for v in df[col]), col
-    for col in ("in_mean_before", "in_var_before", "out_mean_before", "out_var_before", "in_mean_after",
-                "in_var_after", "out_mean_after", "out_var_after", "reduction", "in_reduction", "out_reduction",
-                "in_sd_ratio", "out_sd_ratio", "seconds", "init_seconds"):
+    for col in (
+        "in_mean_before",
+        "in_var_before",
+        "out_mean_before",
+        "out_var_before",
+        "in_mean_after",
+        "in_var_after",
+        "out_mean_after",
+        "out_var_after",
+        "reduction",
+        "in_reduction",
+        "out_reduction",
+        "in_sd_ratio",
+        "out_sd_ratio",
+        "seconds",
+        "init_seconds",
+    ):
         assert df[col].dtype == np.float64, col
     assert df["seed"].dtype == object
     for r, seed in zip(report.records, df["seed"]):
@@ -254,7 +288,7 @@ def test_to_pandas_one_flat_row_per_parameter_with_exact_seeds():
             assert type(seed) is int and seed == r.seed
         else:
             assert seed is None
-    assert any(s is not None and s > 2 ** 53 for s in df["seed"])
+    assert any(s is not None and s > 2**53 for s in df["seed"])
     rows = df.set_index("name")
     for r in report.rewired:
         row = rows.loc[r.name]
@@ -337,14 +371,19 @@ def test_plot_legends_sit_outside_the_data_and_in_and_out_have_their_own_colours
     in_hist, out_hist, layers = fig.axes
     colors = {line.get_label(): line.get_color() for line in layers.get_lines()}
     assert colors["in-strength s.d. after / before"] != colors["out-strength s.d. after / before"]
-    after_colour = [next(p for p in ax.patches if p.get_label().startswith("after")).get_facecolor()[:3]
-                    for ax in (in_hist, out_hist)]
+    after_colour = [
+        next(p for p in ax.patches if p.get_label().startswith("after")).get_facecolor()[:3]
+        for ax in (in_hist, out_hist)
+    ]
     assert after_colour[0] != after_colour[1]
 
 
 def test_plot_labels_large_models_by_blocks(mpl):
-    names = ["stem.conv.weight"] + [f"blocks.{i}.{part}.weight" for i in range(12)
-                                    for part in ("attn.qkv", "attn.proj", "mlp.fc1", "mlp.fc2")] + ["head.weight"]
+    names = (
+        ["stem.conv.weight"]
+        + [f"blocks.{i}.{part}.weight" for i in range(12) for part in ("attn.qkv", "attn.proj", "mlp.fc1", "mlp.fc2")]
+        + ["head.weight"]
+    )
     fig = synthetic_report(names).plot(max_labels=40)
     ticks = [t.get_text() for t in fig.axes[-1].get_xticklabels()]
     assert ticks == ["stem.conv"] + [f"blocks.{i}" for i in range(12)] + ["head"]
@@ -361,7 +400,7 @@ def test_plot_labels_large_models_by_blocks(mpl):
 
 def test_plot_needs_a_rewired_parameter(mpl):
     report = synthetic_report([], skipped=[("0.bias", "1-D (bias)")])
-    with pytest.raises(ValueError, match="RewireReport.plot: no rewired parameter to plot"):
+    with pytest.raises(ValueError, match=r"RewireReport\.plot: no rewired parameter to plot"):
         report.plot()
 
 
@@ -369,7 +408,7 @@ def test_plot_without_matplotlib_says_what_to_install(monkeypatch, tmp_path):
     report = parewire.rewire_model(small_net(), seed=0)
     for mod in ("matplotlib", "matplotlib.figure", "matplotlib.backends", "matplotlib.backends.backend_agg"):
         monkeypatch.setitem(sys.modules, mod, None)
-    with pytest.raises(ImportError, match="needs matplotlib.*pip install matplotlib"):
+    with pytest.raises(ImportError, match=r"needs matplotlib.*pip install matplotlib"):
         report.plot(tmp_path / "x.png")
     assert not (tmp_path / "x.png").exists()
 
@@ -380,14 +419,11 @@ def test_plot_without_matplotlib_says_what_to_install(monkeypatch, tmp_path):
 def test_the_python_examples_of_docs_reports_md_run(tmp_path, monkeypatch):
     for module in ("torchvision", "pandas", "matplotlib"):
         pytest.importorskip(module)
-    page = pathlib.Path(__file__).parent.parent / "docs" / "reports.md"
-    blocks = re.findall(r"^```python\n(.*?)^```$", page.read_text(), re.S | re.M)
-    assert len(blocks) >= 6
+    page = ROOT / "docs" / "reports.md"
+    assert len([b for b in python_blocks(page) if b.skip is None]) >= 6
     monkeypatch.chdir(tmp_path)
-    namespace = {}
     try:
-        for block in blocks:
-            exec(compile(block, str(page), "exec"), namespace)
+        run_python_blocks(page)
     finally:
         import matplotlib.pyplot as plt
 

@@ -12,13 +12,11 @@ import textwrap
 import numpy as np
 import pytest
 import torch
+from _helpers import bits
 from torch import nn
 
 import parewire
 from parewire import _runner
-from parewire.seeding import derive_seed
-
-from _helpers import bits
 
 
 def state(model):
@@ -52,11 +50,12 @@ def test_memory_and_disk_restore_every_parameter_byte_for_byte(workers, restore,
     model = net()
     before = state(model)
     with pytest.raises(RuntimeError, match="initializer exploded") as info:
-        parewire.rewire_model(model, init=failing_init(5), seed=0, workers=workers, restore=restore,
-                              restore_dir=str(tmp_path))
+        parewire.rewire_model(
+            model, init=failing_init(5), seed=0, workers=workers, restore=restore, restore_dir=str(tmp_path)
+        )
     assert same(state(model), before)
     assert os.listdir(tmp_path) == []  # the snapshot file is gone (it never had a name)
-    assert info.value.rewire_report.restore == restore
+    assert info.value.rewire_report.restore == restore  # type: ignore[attr-defined]  # set by rewire_model
 
 
 @pytest.mark.parametrize("workers", [1, 2])
@@ -67,13 +66,13 @@ def test_without_copies_exactly_the_reported_parameters_are_rewired(workers, res
     before = state(model)
     with pytest.raises(RuntimeError, match="initializer exploded") as info:
         parewire.rewire_model(model, init=failing_init(5), seed=3, workers=workers, restore=restore)
-    report = info.value.rewire_report
+    report = info.value.rewire_report  # type: ignore[attr-defined]  # set by rewire_model
     assert report.restore == "none"
     done = {r.name for r in report.rewired}
     assert 1 <= len(done) <= 7
     # replaying the reported parameters from their seeds gives exactly what is in the model
     replay = net()
-    parewire.rewire_model(replay, init=failing_init(10 ** 9), seed=3, workers=1, layers=sorted(done))
+    parewire.rewire_model(replay, init=failing_init(10**9), seed=3, workers=1, layers=sorted(done))
     after = state(model)
     for k in after:
         expected = replay.state_dict()[k] if k in done else before[k]
@@ -88,7 +87,7 @@ def test_auto_without_init_keeps_copies_in_memory_then_on_disk_then_refuses(monk
     monkeypatch.setenv("PAREWIRE_MEMORY_BUDGET", "1K")
     report = parewire.rewire_model(model, seed=0, restore_dir=str(tmp_path))
     assert report.restore == "disk" and os.listdir(tmp_path) == []
-    monkeypatch.setattr(_runner.shutil, "disk_usage", lambda p: type("Usage", (), {"free": 10})())
+    monkeypatch.setattr("parewire._runner.shutil.disk_usage", lambda p: type("Usage", (), {"free": 10})())
     before = state(model)
     with pytest.raises(MemoryError, match=r"fits neither the memory budget.*restore='none'"):
         parewire.rewire_model(model, seed=0)
@@ -104,13 +103,13 @@ def test_bad_restore_arguments_are_refused_before_any_work(tmp_path):
     before = state(model)
     with pytest.raises(ValueError, match="restore must be one of"):
         parewire.rewire_model(model, restore="tape")
-    with pytest.raises(ValueError, match="restore_dir .* is not a folder"):
+    with pytest.raises(ValueError, match=r"restore_dir .* is not a folder"):
         parewire.rewire_model(model, restore="disk", restore_dir=str(tmp_path / "missing"))
     assert same(state(model), before)
 
 
 def test_memory_budget_parses_sizes(monkeypatch):
-    for text, value in (("8G", 8 << 30), ("512M", 512 << 20), ("1.5k", 1536), ("1000000", 10 ** 6), ("2GiB", 2 << 30)):
+    for text, value in (("8G", 8 << 30), ("512M", 512 << 20), ("1.5k", 1536), ("1000000", 10**6), ("2GiB", 2 << 30)):
         monkeypatch.setenv("PAREWIRE_MEMORY_BUDGET", text)
         assert _runner.memory_budget() == value
 
@@ -158,8 +157,12 @@ INTERRUPTED = textwrap.dedent(
 
 
 def run_interrupted(restore, workers, signals, init="none"):
-    out = subprocess.run([sys.executable, "-c", INTERRUPTED, restore, str(workers), str(signals), init],
-                         capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-c", INTERRUPTED, restore, str(workers), str(signals), init],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout.strip().splitlines()[-1])
 

@@ -15,16 +15,16 @@ import subprocess
 import sys
 import textwrap
 import threading
+from typing import Any
 
 import numpy as np
 import pytest
 import torch
+from _helpers import ROOT, bits, python_blocks, run_python_blocks
 from torch import nn
 
 import parewire
 from parewire.seeding import resolve_seed, state_seed
-
-from _helpers import bits
 
 UNSEEDED = {
     "PA_rewiring_np": lambda w: parewire.PA_rewiring_np(w),
@@ -102,8 +102,11 @@ RERUN = textwrap.dedent(
 def test_a_fresh_process_reproduces_the_loop_bit_for_bit():
     """The same program, run twice as its own process, prints the same digest
     of its rewired weights and of torch's next draws."""
-    run = lambda: subprocess.run([sys.executable, "-c", RERUN, "PA_rewiring_np"], capture_output=True,  # noqa: E731
-                                 text=True, timeout=120, check=True).stdout.strip()
+
+    def run() -> str:
+        args = [sys.executable, "-c", RERUN, "PA_rewiring_np"]
+        return subprocess.run(args, capture_output=True, text=True, timeout=120, check=True).stdout.strip()
+
     first, second = run(), run()
     assert len(first) == 64 and first == second
 
@@ -186,7 +189,7 @@ def test_threads_at_one_state_get_the_serial_seeds():
     serial = [state_seed(g) for _ in range(n)]
     shared = torch.Generator().manual_seed(9)
     barrier = threading.Barrier(n)
-    got = [None] * n
+    got: list[Any] = [None] * n
 
     def work(i):
         barrier.wait(timeout=60)
@@ -237,14 +240,10 @@ def test_a_cuda_generator_is_read_not_advanced():
 
 
 def test_the_examples_in_docs_seeds_md_run():
-    import pathlib
-    import re
-
-    page = pathlib.Path(__file__).resolve().parent.parent / "docs" / "seeds.md"
+    page = ROOT / "docs" / "seeds.md"
     if not page.exists():
         pytest.skip("run from the source tree (docs/ is not installed)")
-    blocks = re.findall(r"```python\n(.*?)```", page.read_text(), re.S)
-    assert len(blocks) >= 3
-    with torch.random.fork_rng():
-        for code in blocks:
-            exec(compile(code, str(page), "exec"), {})
+    blocks = python_blocks(page)
+    assert len(blocks) >= 3 and all(b.skip is None for b in blocks)
+    for block in blocks:  # each block on its own, as a reader would paste it
+        run_python_blocks(page, leave_out=block.__ne__)  # every block but this one

@@ -15,11 +15,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
+from _helpers import bits
 
 import parewire
 from parewire import _C
-
-from _helpers import bits
 
 DTYPES = [torch.float32, torch.float64, torch.float16, torch.bfloat16]
 
@@ -52,7 +51,7 @@ def test_threads_on_different_tensors_match_serial_calls():
         work = jobs()
         barrier = threading.Barrier(4)
 
-        def task(args):
+        def task(args, barrier=barrier):
             barrier.wait(timeout=60) if args[1] < 1004 else None  # the first four start together
             return run(*args)
 
@@ -66,7 +65,7 @@ def test_threads_on_different_tensors_match_serial_calls():
 def test_threads_computing_statistics_while_others_rewire():
     ws = [w for w, _, _ in jobs()]
     expected = [parewire.strength_stats(w) for w in ws]
-    stats_box = {}
+    stats_box: dict[int, list[parewire.StrengthStats]] = {}
 
     def reader(i):
         # the reader's tensors are copies: nobody writes them
