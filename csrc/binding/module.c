@@ -203,12 +203,32 @@ bad_dtype:
     return -1;
 }
 
+/* Calls the producer's deleter once.  A deleter may run Python code (a
+ * ctypes callback, a refcount reaching zero), which must not see the
+ * exception this call may be raising: it is set aside meanwhile. */
+#if PY_VERSION_HEX < 0x030C0000 || (defined(Py_LIMITED_API) && Py_LIMITED_API + 0 < 0x030C0000)
+#define PW_ERR_FETCH 1 /* PyErr_GetRaisedException is 3.12+ */
+#endif
+
 static void release_tensor(borrowed_tensor *bt)
 {
-    if (bt->legacy && bt->capsule && bt->legacy->deleter)
+    if (bt->capsule == NULL)
+        return;
+#ifdef PW_ERR_FETCH
+    PyObject *type, *value, *traceback;
+    PyErr_Fetch(&type, &value, &traceback);
+#else
+    PyObject *raised = PyErr_GetRaisedException();
+#endif
+    if (bt->legacy && bt->legacy->deleter)
         bt->legacy->deleter(bt->legacy);
-    if (bt->versioned && bt->capsule && bt->versioned->deleter)
+    if (bt->versioned && bt->versioned->deleter)
         bt->versioned->deleter(bt->versioned);
+#ifdef PW_ERR_FETCH
+    PyErr_Restore(type, value, traceback);
+#else
+    PyErr_SetRaisedException(raised);
+#endif
     bt->legacy = NULL;
     bt->versioned = NULL;
     bt->capsule = NULL;
