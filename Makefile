@@ -28,7 +28,7 @@ memcheck: $(VENV)/.stamp
 	PYTHON=$(abspath $(PY)) scripts/kernel_check.sh
 
 stubs: $(VENV)/.stamp
-	$(PY) -m mypy.stubtest parewire._C
+	$(PY) -m mypy.stubtest --mypy-config-file scripts/stubtest.ini parewire._C
 
 dist: $(VENV)/.stamp
 	PYTHON=$(abspath $(PY)) scripts/check_dist.sh $(WHEEL_PYTHONS)
