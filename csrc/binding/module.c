@@ -207,14 +207,14 @@ bad_dtype:
  * ctypes callback, a refcount reaching zero), which must not see the
  * exception this call may be raising: it is set aside meanwhile. */
 #if PY_VERSION_HEX < 0x030C0000 || (defined(Py_LIMITED_API) && Py_LIMITED_API + 0 < 0x030C0000)
-#define PW_ERR_FETCH 1 /* PyErr_GetRaisedException is 3.12+ */
+#define PW_USE_ERR_FETCH 1 /* PyErr_GetRaisedException is 3.12+ */
 #endif
 
 static void release_tensor(borrowed_tensor *bt)
 {
     if (bt->capsule == NULL)
         return;
-#ifdef PW_ERR_FETCH
+#ifdef PW_USE_ERR_FETCH
     PyObject *type, *value, *traceback;
     PyErr_Fetch(&type, &value, &traceback);
 #else
@@ -224,7 +224,7 @@ static void release_tensor(borrowed_tensor *bt)
         bt->legacy->deleter(bt->legacy);
     if (bt->versioned && bt->versioned->deleter)
         bt->versioned->deleter(bt->versioned);
-#ifdef PW_ERR_FETCH
+#ifdef PW_USE_ERR_FETCH
     PyErr_Restore(type, value, traceback);
 #else
     PyErr_SetRaisedException(raised);
