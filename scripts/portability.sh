@@ -55,7 +55,7 @@ variant() {
     local name=$1 role=$2 runner=$3 cc=$4
     shift 4
     local t line rw st verdict
-    t=$(date +%s.%N)
+    t=$(date +%s%N)
     if ! $cc "${BASE[@]}" "$@" scripts/kat.c "${KERNELS[@]}" -lm -o "$OUT/kat-$name" 2>"$OUT/$name.log"; then
         cat "$OUT/$name.log" >&2
         printf '%-22s %-52s build FAILED\n' "$name" "$*"
@@ -79,8 +79,8 @@ variant() {
         verdict="DIFFERENT BITS"
         failures=$((failures + 1))
     fi
-    printf '%-22s %-52s %-17s %-17s %s (%.1f s)\n' "$name" "$*" "$rw" "$st" "$verdict" \
-        "$(echo "$(date +%s.%N) - $t" | bc)"
+    t=$(( ($(date +%s%N) - t) / 100000000 ))
+    printf '%-22s %-52s %-17s %-17s %s (%d.%d s)\n' "$name" "$*" "$rw" "$st" "$verdict" $((t / 10)) $((t % 10))
 }
 
 NOFMA=-ffp-contract=off
