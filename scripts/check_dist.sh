@@ -19,7 +19,8 @@ PY="${PYTHON:-python}"
 # The binding and the drop-in API (test_cli puts the source tree on
 # PYTHONPATH for its children, so it cannot test an installed wheel).
 TESTS="${TESTS:-tests/test_binding.py tests/test_packaging.py tests/test_interrupt.py tests/test_fixtures.py
-tests/test_api.py tests/test_bad_inputs.py tests/test_threads.py tests/test_properties.py}"
+tests/test_api.py tests/test_legacy.py tests/test_seeding.py tests/test_bad_inputs.py tests/test_bad_arguments.py
+tests/test_threads.py tests/test_properties.py}"
 # torch < 2.9 cannot export float8 tensors through DLPack, which
 # test_bad_inputs' float8 x _C cases need (they run in the 3.11 suite).
 SELECT="${SELECT:-not (float8_e and _C)}"
