@@ -105,9 +105,10 @@ def test_sums_of_an_empty_tensor_are_zeros_of_the_view_length(shape):
 @pytest.mark.parametrize("shape", [(0, 2**61), (2**61, 0), (0, 2**62), (0, 2**40, 2**22)])
 def test_sums_too_large_for_memory_are_a_memory_error(shape):
     # 8 bytes per sum would overflow Py_ssize_t: refused before any allocation
-    c = cap.fabricate(shape=shape).capsule
+    fab = cap.fabricate(shape=shape)  # holds the memory the capsule points to
     with pytest.raises(MemoryError, match=r"parewire\._C\.strength_stats: \d+ sums do not fit in memory"):
-        _C.strength_stats(c, True)
+        _C.strength_stats(fab.capsule, True)
+    assert fab.deleted == 1  # the producer's deleter ran once, with the MemoryError set aside
 
 
 def test_stable_abi_build():
