@@ -170,6 +170,11 @@ CANCEL_CHILD = textwrap.dedent(
 )
 
 N = 4096  # 16 Mi float32 elements: about a second per call
+# Issue 11 asks for an answer within 0.2 s.  Under scripts/sanitize.sh
+# (ASan, -O1) the kernel's phases between row checks (copying 64 MB in and
+# out) take several times longer; a kernel that never read the flag would
+# still take far longer than the relaxed bound (a whole call, seconds).
+WITHIN = 2.0 if "asan" in os.environ.get("LD_PRELOAD", "") else 0.2
 
 
 def run_child(*args: str) -> dict:
@@ -185,14 +190,14 @@ def test_cancel_flag_stops_kernels_on_worker_threads_within_a_row(kernels):
           + ", ".join(f"{t * 1000:.0f} ms" for t in r["after_set"]))
     assert r["outcomes"] == ["cancelled"] * kernels, r
     assert r["identical"] == [True] * kernels, "a cancelled kernel changed its array"
-    assert max(r["after_set"]) < 0.2, r
+    assert max(r["after_set"]) < WITHIN, r
 
 
 def test_cancel_flag_set_before_the_call_stops_it_at_once():
     r = run_child("2", "preset", str(N))
     assert r["outcomes"] == ["cancelled", "cancelled"], r
     assert r["identical"] == [True, True]
-    assert max(r["call"]) < 0.2, r  # a whole call takes about a second
+    assert max(r["call"]) < WITHIN, r  # a whole call takes about a second
 
 
 # The thread-pool pattern with Ctrl-C: one kernel on a worker thread, one on
@@ -254,7 +259,7 @@ def test_sigint_on_the_main_thread_sets_the_shared_flag_and_stops_the_workers_to
         assert r["ends"]["worker"][0] == "cancelled", r
         assert r["flag_set"], "the signal did not set the caller's flag"
         assert r["identical"] == [True, True], r
-        assert r["ends"]["worker"][1] - r["ends"]["main"][1] < 0.2, r
+        assert r["ends"]["worker"][1] - r["ends"]["main"][1] < WITHIN, r
     finally:
         if proc.poll() is None:
             proc.kill()
