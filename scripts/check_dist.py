@@ -51,8 +51,11 @@ def main(dist: Path, root: Path) -> list[str]:
     extension = {f for f in files if f.startswith("parewire/_C.")} - {"parewire/_C.pyi"}
     if extension != {"parewire/_C.abi3.so"} and not (platform.startswith("win") and extension == {"parewire/_C.pyd"}):
         problems.append(f"wheel: expected the extension as parewire/_C.abi3.so, found {sorted(extension)}")
-    expected = modules | extension | {info + f for f in ("METADATA", "WHEEL", "RECORD", "entry_points.txt",
-                                                         "top_level.txt", "licenses/LICENSE")}
+    expected = (
+        modules
+        | extension
+        | {info + f for f in ("METADATA", "WHEEL", "RECORD", "entry_points.txt", "top_level.txt", "licenses/LICENSE")}
+    )
     for f in sorted(expected - files):
         problems.append(f"wheel lacks {f}")
     for f in sorted(files - expected):
@@ -69,7 +72,7 @@ def main(dist: Path, root: Path) -> list[str]:
 
     with tarfile.open(sdist) as t:
         prefix = f"parewire-{version}/"
-        members = {m.name[len(prefix):] for m in t.getmembers() if m.isfile()}
+        members = {m.name[len(prefix) :] for m in t.getmembers() if m.isfile()}
     needed = {f for f in tracked if f.startswith(NEEDED_IN_SDIST)} | TOP_FILES
     for f in sorted(needed - members):
         problems.append(f"sdist lacks {f}")

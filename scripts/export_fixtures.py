@@ -62,8 +62,12 @@ def export() -> bytes:
                 cases.append(header(2, path.stem, cand.shape[1:]) + struct.pack("<II", k, chosen) + bits(cand))
             else:
                 words = seed_words(int(str(d["seed"])))
-                cases.append(header(1, path.stem, d["input"].shape) + struct.pack("<4Q", *words)
-                             + bits(d["input"]) + bits(d["output"]))
+                cases.append(
+                    header(1, path.stem, d["input"].shape)
+                    + struct.pack("<4Q", *words)
+                    + bits(d["input"])
+                    + bits(d["output"])
+                )
     return b"PWKAT01\n" + struct.pack("<I", len(cases)) + b"".join(cases)
 
 

@@ -80,16 +80,16 @@ static int check_rewire(reader *r, const char *name, int ndim, const int64_t *sh
         s *= shape[d];
     }
     const pw_tensor t = {w, PW_FLOAT32, ndim, shape, strides};
-    const pw_options opt = {.passes = 2, .sampler = PW_SAMPLER_NUMPY, .reseed_each_pass = 1, .cancel = NULL,
-                            .threads = 1};
+    const pw_options opt = {
+        .passes = 2, .sampler = PW_SAMPLER_NUMPY, .reseed_each_pass = 1, .cancel = NULL, .threads = 1};
     const pw_status st = pw_rewire(&t, &opt, &seed);
     int64_t diff = 0, first = -1;
     for (int64_t i = 0; i < numel; i++)
         if (w[i] != want[i] && diff++ == 0)
             first = i;
     if (st != PW_OK || diff)
-        fprintf(stderr, "kat: %s: status %d, %lld of %lld values differ (first at %lld: %08x, want %08x)\n", name,
-                (int)st, (long long)diff, (long long)numel, (long long)first, first >= 0 ? w[first] : 0,
+        fprintf(stderr, "kat: %s: status %d, %lld of %lld values differ (first at %lld: %08x, want %08x)\n",
+                name, (int)st, (long long)diff, (long long)numel, (long long)first, first >= 0 ? w[first] : 0,
                 first >= 0 ? want[first] : 0);
     free(w);
     free(want);
@@ -119,7 +119,7 @@ static int check_stabilize(reader *r, const char *name, int ndim, const int64_t 
             return 1;
         }
         const double score = (st.col_var + st.row_var) / 2.0; /* functional.StrengthStats.score */
-        if (c == 0 || score < best_score) {                    /* strictly lower wins */
+        if (c == 0 || score < best_score) {                   /* strictly lower wins */
             best = c;
             best_score = score;
         }
@@ -287,8 +287,8 @@ static void digest_case(int i)
     }
     pw_seed seed = {next(), next(), next(), next() | 1};
     const pw_tensor t = {origin, dt, 2, shape, strides};
-    const pw_options opt = {.passes = passes, .sampler = sampler, .reseed_each_pass = reseed, .cancel = NULL,
-                            .threads = 1};
+    const pw_options opt = {
+        .passes = passes, .sampler = sampler, .reseed_each_pass = reseed, .cancel = NULL, .threads = 1};
     const pw_status st = pw_rewire(&t, &opt, &seed);
     hash_u64(&rewire_digest, (uint64_t)st);
     hash_bytes(&rewire_digest, buf, (size_t)n * es);
@@ -325,8 +325,10 @@ int main(int argc, char **argv)
         return 2;
     for (int i = 0; i < cases; i++)
         digest_case(i);
-    printf("kat: %d fixtures bit for bit, %d stabilize choices right, %d failed; %d cases: rewire digest %016llx, "
+    printf("kat: %d fixtures bit for bit, %d stabilize choices right, %d failed; %d cases: rewire digest "
+           "%016llx, "
            "strength digest %016llx\n",
-           rewired, stabilized, failed, cases, (unsigned long long)rewire_digest, (unsigned long long)stats_digest);
+           rewired, stabilized, failed, cases, (unsigned long long)rewire_digest,
+           (unsigned long long)stats_digest);
     return failed ? 1 : 0;
 }

@@ -18,10 +18,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 sys.path.insert(0, ROOT)
 import capsules  # noqa: E402
+
 from parewire import reference  # noqa: E402  (numpy only)
 
 path = glob.glob(os.path.join(ROOT, "parewire", "_C*.so"))[0]
 spec = importlib.util.spec_from_file_location("parewire._C", path)
+assert spec is not None and spec.loader is not None
 _C = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(_C)
 
@@ -68,7 +70,7 @@ except KeyboardInterrupt:
     assert np.array_equal(big.view(np.uint32), keep.view(np.uint32))
     checked += 1
 flag = _C.CancelFlag()
-outcome = []
+outcome: list[str] = []
 
 
 def worker():

@@ -10,10 +10,10 @@ import importlib.machinery
 import sys
 import sysconfig
 
+import capsules as cap
 import numpy as np
 import pytest
 
-import capsules as cap
 from parewire import _C
 from parewire.seeding import seed_words
 
@@ -31,7 +31,7 @@ def test_cancel_flag_starts_clear_and_stays_set():
 
 def test_cancel_flag_takes_no_arguments_and_is_final():
     with pytest.raises(TypeError):
-        _C.CancelFlag(True)
+        _C.CancelFlag(True)  # type: ignore[call-arg]
     with pytest.raises(TypeError):
         type("Sub", (_C.CancelFlag,), {})
 
@@ -78,7 +78,7 @@ def test_rewire_refuses_bad_options_before_touching_the_tensor(kwargs, exc, matc
 def test_cancel_and_threads_are_keyword_only():
     a = np.ones((4, 4), np.float32)
     with pytest.raises(TypeError):
-        _C.rewire(a.__dlpack__(), WORDS, 2, _C.SAMPLER_NUMPY, True, None)
+        _C.rewire(a.__dlpack__(), WORDS, 2, _C.SAMPLER_NUMPY, True, None)  # type: ignore[call-arg]
 
 
 @pytest.mark.parametrize("sampler", [_C.SAMPLER_NUMPY, _C.SAMPLER_FAST])

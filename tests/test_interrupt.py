@@ -25,6 +25,7 @@ import sys
 import textwrap
 import threading
 import time
+from typing import Any
 
 import pytest
 
@@ -66,9 +67,14 @@ CHILD = textwrap.dedent(
 
 def line_reader(stream, timeout=120.0):
     """readline() with a timeout, so a child that stops answering fails the test instead of hanging it."""
-    lines: "queue.Queue[str]" = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(line) for line in iter(stream.readline, "")] + [lines.put("")],
-                     daemon=True).start()
+    lines: queue.Queue[str] = queue.Queue()
+
+    def pump() -> None:
+        for line in iter(stream.readline, ""):
+            lines.put(line)
+        lines.put("")  # end of output
+
+    threading.Thread(target=pump, daemon=True).start()
 
     def read() -> str:
         try:
@@ -89,7 +95,10 @@ def test_sigint_cancels_a_long_rewire_and_leaves_the_weights_intact():
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     proc = subprocess.Popen(
         [sys.executable, "-c", CHILD, str(rows), str(cols), sampler],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
     )
     readline = line_reader(proc.stdout)
     try:
@@ -102,6 +111,7 @@ def test_sigint_cancels_a_long_rewire_and_leaves_the_weights_intact():
             line = readline().strip()
             if not line.startswith("interrupted"):
                 proc.kill()  # so reading its stderr cannot block
+                assert proc.stderr is not None
                 pytest.fail(f"unexpected answer {line!r}; child stderr: {proc.stderr.read()}")
             fields = dict(kv.split("=") for kv in line.split()[1:])
             reports.append(fields)
@@ -119,7 +129,6 @@ def test_sigint_cancels_a_long_rewire_and_leaves_the_weights_intact():
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-
 
 
 # Kernels on worker threads sharing one flag; the main thread sets it (after
@@ -177,17 +186,20 @@ N = 4096  # 16 Mi float32 elements: about a second per call
 WITHIN = 2.0 if "asan" in os.environ.get("LD_PRELOAD", "") else 0.2
 
 
-def run_child(*args: str) -> dict:
+def run_child(*args: str) -> dict[str, Any]:
     out = subprocess.run([sys.executable, "-c", CANCEL_CHILD, *args], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
 
 
 @pytest.mark.parametrize("kernels", [1, 2])
 def test_cancel_flag_stops_kernels_on_worker_threads_within_a_row(kernels):
     r = run_child(str(kernels), "running", str(N))
-    print(f"\nflag.set() -> KeyboardInterrupt on {kernels} worker thread(s): "
-          + ", ".join(f"{t * 1000:.0f} ms" for t in r["after_set"]))
+    print(
+        f"\nflag.set() -> KeyboardInterrupt on {kernels} worker thread(s): "
+        + ", ".join(f"{t * 1000:.0f} ms" for t in r["after_set"])
+    )
     assert r["outcomes"] == ["cancelled"] * kernels, r
     assert r["identical"] == [True] * kernels, "a cancelled kernel changed its array"
     assert max(r["after_set"]) < WITHIN, r
@@ -245,7 +257,10 @@ SIGNAL_CHILD = textwrap.dedent(
 def test_sigint_on_the_main_thread_sets_the_shared_flag_and_stops_the_workers_too():
     proc = subprocess.Popen(
         [sys.executable, "-c", SIGNAL_CHILD, str(N)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONUNBUFFERED="1"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ, PYTHONUNBUFFERED="1"),
     )
     readline = line_reader(proc.stdout)
     try:
@@ -253,7 +268,7 @@ def test_sigint_on_the_main_thread_sets_the_shared_flag_and_stops_the_workers_to
         time.sleep(0.3)
         proc.send_signal(signal.SIGINT)
         line = readline().strip()
-        assert proc.wait(timeout=60) == 0, proc.stderr.read()
+        assert proc.wait(timeout=60) == 0, proc.stderr.read() if proc.stderr else ""
         r = json.loads(line)
         assert r["ends"]["main"][0] == "interrupted", r
         assert r["ends"]["worker"][0] == "cancelled", r

@@ -45,8 +45,9 @@ static void *type_error(const char *fn, const char *what, PyObject *got)
 }
 
 static const char *const narrow_floats[] = {
-    "float8_e3m4", "float8_e4m3", "float8_e4m3b11fnuz", "float8_e4m3fn", "float8_e4m3fnuz", "float8_e5m2",
-    "float8_e5m2fnuz", "float8_e8m0fnu", "float6_e2m3fn", "float6_e3m2fn", "float4_e2m1fn",
+    "float8_e3m4",     "float8_e4m3",   "float8_e4m3b11fnuz", "float8_e4m3fn",
+    "float8_e4m3fnuz", "float8_e5m2",   "float8_e5m2fnuz",    "float8_e8m0fnu",
+    "float6_e2m3fn",   "float6_e3m2fn", "float4_e2m1fn",
 };
 
 static const char *dl_type_name(pw_dl_dtype t, char *buf, size_t n)
@@ -91,8 +92,8 @@ static int borrow_tensor(PyObject *obj, const char *fn, int writable, borrowed_t
         if (bt->versioned == NULL)
             return -1;
         if (bt->versioned->version.major != PW_DL_MAJOR_VERSION) {
-            PyErr_Format(PyExc_ValueError, "%s: DLPack major version %u is not supported (expected %d)",
-                         fn, (unsigned)bt->versioned->version.major, PW_DL_MAJOR_VERSION);
+            PyErr_Format(PyExc_ValueError, "%s: DLPack major version %u is not supported (expected %d)", fn,
+                         (unsigned)bt->versioned->version.major, PW_DL_MAJOR_VERSION);
             return -1;
         }
         if (writable && (bt->versioned->flags & PW_DL_FLAG_READ_ONLY)) {
@@ -110,8 +111,10 @@ static int borrow_tensor(PyObject *obj, const char *fn, int writable, borrowed_t
         if (name == NULL)
             PyErr_Clear();
         if (name && (strcmp(name, "used_dltensor") == 0 || strcmp(name, "used_dltensor_versioned") == 0))
-            PyErr_Format(PyExc_ValueError, "%s: this DLPack capsule was already consumed; "
-                         "export the tensor again", fn);
+            PyErr_Format(PyExc_ValueError,
+                         "%s: this DLPack capsule was already consumed; "
+                         "export the tensor again",
+                         fn);
         else
             PyErr_Format(PyExc_ValueError, "%s: not a DLPack capsule (capsule name %.100s)", fn,
                          name ? name : "NULL");
@@ -119,9 +122,10 @@ static int borrow_tensor(PyObject *obj, const char *fn, int writable, borrowed_t
     }
 
     if (dl->device.device_type != PW_DL_CPU && dl->device.device_type != PW_DL_CUDA_HOST) {
-        PyErr_Format(PyExc_ValueError, "%s: the tensor is not in CPU memory (DLPack device type %d); "
-                     "parewire's Python functions move device tensors through the host", fn,
-                     (int)dl->device.device_type);
+        PyErr_Format(PyExc_ValueError,
+                     "%s: the tensor is not in CPU memory (DLPack device type %d); "
+                     "parewire's Python functions move device tensors through the host",
+                     fn, (int)dl->device.device_type);
         return -1;
     }
     char tname[64];
@@ -165,7 +169,8 @@ static int borrow_tensor(PyObject *obj, const char *fn, int writable, borrowed_t
     }
     char *data = dl->data ? (char *)dl->data + dl->byte_offset : NULL;
     if (((uintptr_t)data) % es != 0) {
-        PyErr_Format(PyExc_ValueError, "%s: the tensor's data is not aligned to its %zu-byte elements", fn, es);
+        PyErr_Format(PyExc_ValueError, "%s: the tensor's data is not aligned to its %zu-byte elements", fn,
+                     es);
         return -1;
     }
     int64_t contiguous = 1;
@@ -184,8 +189,10 @@ static int borrow_tensor(PyObject *obj, const char *fn, int writable, borrowed_t
     switch (pw_check_tensor(&bt->tensor, writable, &bt->rows, &bt->cols)) {
     case PW_OK: break;
     case PW_ERR_OVERLAP:
-        PyErr_Format(PyExc_ValueError, "%s: the tensor's elements overlap in memory (an expanded or "
-                     "as_strided view); rewire a .clone() instead", fn);
+        PyErr_Format(PyExc_ValueError,
+                     "%s: the tensor's elements overlap in memory (an expanded or "
+                     "as_strided view); rewire a .clone() instead",
+                     fn);
         return -1;
     default:
         PyErr_Format(PyExc_ValueError, "%s: the tensor's shape or strides overflow 64-bit sizes", fn);
@@ -198,8 +205,10 @@ static int borrow_tensor(PyObject *obj, const char *fn, int writable, borrowed_t
     return 0;
 
 bad_dtype:
-    PyErr_Format(PyExc_TypeError, "%s: unsupported dtype %s; parewire rewires float32, float64, "
-                 "float16 and bfloat16 tensors", fn, dl_type_name(dl->dtype, tname, sizeof tname));
+    PyErr_Format(PyExc_TypeError,
+                 "%s: unsupported dtype %s; parewire rewires float32, float64, "
+                 "float16 and bfloat16 tensors",
+                 fn, dl_type_name(dl->dtype, tname, sizeof tname));
     return -1;
 }
 
@@ -240,8 +249,10 @@ static int raise_status(pw_status s, const char *fn)
     case PW_OK: return 0;
     case PW_ERR_NOMEM: PyErr_Format(PyExc_MemoryError, "%s: out of memory for the scratch copy", fn); break;
     case PW_ERR_NONFINITE:
-        PyErr_Format(PyExc_ValueError, "%s: the tensor contains NaN or infinite values; rewiring needs "
-                     "finite weights", fn);
+        PyErr_Format(PyExc_ValueError,
+                     "%s: the tensor contains NaN or infinite values; rewiring needs "
+                     "finite weights",
+                     fn);
         break;
     case PW_ERR_OVERFLOW:
         PyErr_Format(PyExc_ValueError, "%s: neuron strengths overflow float64 (weights too large)", fn);
@@ -276,45 +287,45 @@ static int parse_u64(PyObject *o, uint64_t *out, const char *fn)
 /* ---------------------------------------------------------------- methods */
 
 PyDoc_STRVAR(rewire_doc,
-"rewire(capsule, seed, passes=2, sampler=0, reseed=True, *, cancel=None, threads=1)\n--\n\n"
-"Rewire the tensor behind a DLPack capsule in place.\n\n"
-"Args:\n"
-"    capsule: DLPack capsule of a CPU tensor (float32, float64, float16 or\n"
-"        bfloat16; 2 to MAX_NDIM dimensions; elements must not overlap).\n"
-"        The call consumes it.\n"
-"    seed: the PCG64 state as four 64-bit words\n"
-"        (state_hi, state_lo, inc_hi, inc_lo).\n"
-"    passes: 2 runs rows then columns (PA rewiring); 1 rows only.\n"
-"    sampler: SAMPLER_NUMPY or SAMPLER_FAST.\n"
-"    reseed: True starts every pass from seed; False lets the column pass\n"
-"        continue the row pass's stream.\n"
-"    cancel: a CancelFlag shared with other calls, or None (the call then\n"
-"        uses a private one).\n"
-"    threads: threads the kernel may use (at least 1); the result does not\n"
-"        depend on it.\n\n"
-"Returns:\n"
-"    The stream state after the last pass, as four words like seed.\n\n"
-"Raises:\n"
-"    KeyboardInterrupt: cancel was set, before or during the call; the\n"
-"        tensor is unchanged.\n\n"
-"Note:\n"
-"    Cancellation. The kernel reads its flag between rows, so flag.set()\n"
-"    from any thread stops every call sharing that flag within one row,\n"
-"    each raising KeyboardInterrupt with its tensor unchanged; a flag set\n"
-"    before the call stops it before it starts. A call made on the main\n"
-"    thread with a tensor of at least INTERRUPT_THRESHOLD elements (POSIX)\n"
-"    also answers signals: the kernel runs in a helper thread while the\n"
-"    main thread polls every 50 ms; when a signal handler raises (Ctrl-C),\n"
-"    the call sets the flag (the given one, so other calls sharing it stop\n"
-"    too), waits for the kernel and raises the handler's exception, tensor\n"
-"    unchanged. Other calls answer signals only after they return.\n\n"
-"    A finished kernel is never undone: an interrupt that arrives after it\n"
-"    has finished leaves the call to return normally, tensor rewired, and\n"
-"    Python raises KeyboardInterrupt right after the call. Callers that\n"
-"    need all or nothing over several tensors keep copies to restore.\n\n"
-"    With a thread pool: create one flag per batch, pass it to every call,\n"
-"    and on KeyboardInterrupt in the waiting thread call flag.set(), wait\n"
-"    for every call to end (each within one row), restore, re-raise.");
+             "rewire(capsule, seed, passes=2, sampler=0, reseed=True, *, cancel=None, threads=1)\n--\n\n"
+             "Rewire the tensor behind a DLPack capsule in place.\n\n"
+             "Args:\n"
+             "    capsule: DLPack capsule of a CPU tensor (float32, float64, float16 or\n"
+             "        bfloat16; 2 to MAX_NDIM dimensions; elements must not overlap).\n"
+             "        The call consumes it.\n"
+             "    seed: the PCG64 state as four 64-bit words\n"
+             "        (state_hi, state_lo, inc_hi, inc_lo).\n"
+             "    passes: 2 runs rows then columns (PA rewiring); 1 rows only.\n"
+             "    sampler: SAMPLER_NUMPY or SAMPLER_FAST.\n"
+             "    reseed: True starts every pass from seed; False lets the column pass\n"
+             "        continue the row pass's stream.\n"
+             "    cancel: a CancelFlag shared with other calls, or None (the call then\n"
+             "        uses a private one).\n"
+             "    threads: threads the kernel may use (at least 1); the result does not\n"
+             "        depend on it.\n\n"
+             "Returns:\n"
+             "    The stream state after the last pass, as four words like seed.\n\n"
+             "Raises:\n"
+             "    KeyboardInterrupt: cancel was set, before or during the call; the\n"
+             "        tensor is unchanged.\n\n"
+             "Note:\n"
+             "    Cancellation. The kernel reads its flag between rows, so flag.set()\n"
+             "    from any thread stops every call sharing that flag within one row,\n"
+             "    each raising KeyboardInterrupt with its tensor unchanged; a flag set\n"
+             "    before the call stops it before it starts. A call made on the main\n"
+             "    thread with a tensor of at least INTERRUPT_THRESHOLD elements (POSIX)\n"
+             "    also answers signals: the kernel runs in a helper thread while the\n"
+             "    main thread polls every 50 ms; when a signal handler raises (Ctrl-C),\n"
+             "    the call sets the flag (the given one, so other calls sharing it stop\n"
+             "    too), waits for the kernel and raises the handler's exception, tensor\n"
+             "    unchanged. Other calls answer signals only after they return.\n\n"
+             "    A finished kernel is never undone: an interrupt that arrives after it\n"
+             "    has finished leaves the call to return normally, tensor rewired, and\n"
+             "    Python raises KeyboardInterrupt right after the call. Callers that\n"
+             "    need all or nothing over several tensors keep copies to restore.\n\n"
+             "    With a thread pool: create one flag per batch, pass it to every call,\n"
+             "    and on KeyboardInterrupt in the waiting thread call flag.set(), wait\n"
+             "    for every call to end (each within one row), restore, re-raise.");
 
 static PyObject *pw_py_rewire(PyObject *self, PyObject *args, PyObject *kwargs)
 {
@@ -376,15 +387,15 @@ static PyObject *sums_buffer(int64_t n, const char *fn)
 }
 
 PyDoc_STRVAR(strength_stats_doc,
-"strength_stats(capsule, sums=False)\n--\n\n"
-"Strength statistics of the tensor viewed as (size(0), numel / size(0)).\n\n"
-"Returns:\n"
-"    (rows, cols, row_mean, row_var, col_mean, col_var): the row and column\n"
-"    sums, in float64, by their means and unbiased variances (NaN for the\n"
-"    variance of a single value, and for the mean of none). sums=True\n"
-"    appends the row sums and the column sums themselves as bytes of native\n"
-"    float64 (rows * 8 and cols * 8 bytes; the sums over no element are 0).\n"
-"    The capsule is consumed; the tensor may be read-only.");
+             "strength_stats(capsule, sums=False)\n--\n\n"
+             "Strength statistics of the tensor viewed as (size(0), numel / size(0)).\n\n"
+             "Returns:\n"
+             "    (rows, cols, row_mean, row_var, col_mean, col_var): the row and column\n"
+             "    sums, in float64, by their means and unbiased variances (NaN for the\n"
+             "    variance of a single value, and for the mean of none). sums=True\n"
+             "    appends the row sums and the column sums themselves as bytes of native\n"
+             "    float64 (rows * 8 and cols * 8 bytes; the sums over no element are 0).\n"
+             "    The capsule is consumed; the tensor may be read-only.");
 
 static PyObject *pw_py_strength_stats(PyObject *self, PyObject *args, PyObject *kwargs)
 {

@@ -17,17 +17,16 @@
 /* ------------------------------------------------------------- CancelFlag */
 
 typedef struct {
-    PyObject_HEAD
+    PyObject ob_base; /* PyObject_HEAD */
     pw_cancel cancel;
 } cancel_flag;
 
-PyDoc_STRVAR(cancel_flag_doc,
-"CancelFlag()\n--\n\n"
-"A cancellation request that kernels read between rows.\n\n"
-"Pass one flag as rewire(..., cancel=flag) to any number of calls, on any\n"
-"threads; flag.set() from any thread makes each of them stop within one row\n"
-"and raise KeyboardInterrupt with its tensor unchanged.  A flag stays set:\n"
-"use a new one for the next batch of calls.");
+PyDoc_STRVAR(cancel_flag_doc, "CancelFlag()\n--\n\n"
+                              "A cancellation request that kernels read between rows.\n\n"
+                              "Pass one flag as rewire(..., cancel=flag) to any number of calls, on any\n"
+                              "threads; flag.set() from any thread makes each of them stop within one row\n"
+                              "and raise KeyboardInterrupt with its tensor unchanged.  A flag stays set:\n"
+                              "use a new one for the next batch of calls.");
 
 static PyObject *cancel_flag_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
@@ -76,12 +75,9 @@ static PyMethodDef cancel_flag_methods[] = {
 };
 
 static PyType_Slot cancel_flag_slots[] = {
-    {Py_tp_doc, (void *)cancel_flag_doc},
-    {Py_tp_new, (void *)cancel_flag_new},
-    {Py_tp_dealloc, (void *)cancel_flag_dealloc},
-    {Py_tp_repr, (void *)cancel_flag_repr},
-    {Py_tp_methods, cancel_flag_methods},
-    {0, NULL},
+    {Py_tp_doc, (void *)cancel_flag_doc},         {Py_tp_new, (void *)cancel_flag_new},
+    {Py_tp_dealloc, (void *)cancel_flag_dealloc}, {Py_tp_repr, (void *)cancel_flag_repr},
+    {Py_tp_methods, cancel_flag_methods},         {0, NULL},
 };
 
 static PyType_Spec cancel_flag_spec = {
@@ -126,7 +122,7 @@ static int wait_a_slice(rewire_job *job)
 {
     struct timespec until;
     clock_gettime(PW_WAIT_CLOCK, &until);
-    until.tv_nsec += 50 * 1000 * 1000;
+    until.tv_nsec += 50000000L; /* 50 ms */
     if (until.tv_nsec >= 1000000000L) {
         until.tv_sec += 1;
         until.tv_nsec -= 1000000000L;
