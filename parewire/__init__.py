@@ -12,9 +12,10 @@ arXiv:2207.08148)::
     weight_rewiring.PA_rewiring_np(weight, seed=0)
 """
 
+from . import _import_check  # noqa: F401  (first: raises a clear ImportError if torch or _C is missing)
+from ._registry import LayerRule, register_layer, registered_layers
 from .functional import StrengthStats, pa_rewire_, stabilize_strength_, strength_stats
 from .legacy import PA_rewiring_np, PA_rewiring_torch, rewiring_np, rewiring_torch, stabilize_strength
-from ._registry import LayerRule, register_layer, registered_layers
 from .model import Rewirer, rewire_model, rewirer
 from .report import ParameterRecord, RewireReport
 

@@ -10,6 +10,7 @@ import glob
 import importlib.util
 import os
 import sys
+import threading
 
 import numpy as np
 
@@ -17,10 +18,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 sys.path.insert(0, ROOT)
 import capsules  # noqa: E402
+
 from parewire import reference  # noqa: E402  (numpy only)
 
 path = glob.glob(os.path.join(ROOT, "parewire", "_C*.so"))[0]
 spec = importlib.util.spec_from_file_location("parewire._C", path)
+assert spec is not None and spec.loader is not None
 _C = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(_C)
 
@@ -54,6 +57,37 @@ assert big.size >= _C.INTERRUPT_THRESHOLD
 before = np.sort(big.ravel())
 _C.rewire(cap(big.T), words(3), 2, _C.SAMPLER_FAST, True)
 assert np.array_equal(np.sort(big.ravel()), before)
+checked += 1
+# cancellation: a flag set before the call, and one set by another thread
+# while a kernel (here on a worker thread, so no signal polling) runs
+flag = _C.CancelFlag()
+flag.set()
+keep = big.copy()
+try:
+    _C.rewire(cap(big), words(4), cancel=flag, threads=2)
+    raise SystemExit("a set CancelFlag did not cancel")
+except KeyboardInterrupt:
+    assert np.array_equal(big.view(np.uint32), keep.view(np.uint32))
+    checked += 1
+flag = _C.CancelFlag()
+outcome: list[str] = []
+
+
+def worker():
+    try:
+        _C.rewire(cap(big), words(4), cancel=flag)
+        outcome.append("done")
+    except KeyboardInterrupt:
+        outcome.append("cancelled")
+
+
+t = threading.Thread(target=worker)
+t.start()
+flag.set()
+t.join()
+assert outcome in (["done"], ["cancelled"]) and np.array_equal(np.sort(big.ravel()), before), outcome
+if outcome == ["cancelled"]:
+    assert np.array_equal(big.view(np.uint32), keep.view(np.uint32))
 checked += 1
 # failures: each must raise, none may write
 bad = np.ones((4, 4), np.float32)

@@ -1,36 +1,21 @@
 /* parewire._C: the CPython boundary.
  *
  * Each function parses its arguments, borrows the tensor from a DLPack
- * capsule, checks device / dtype / shape / strides, runs one kernel without
- * the GIL, and turns a kernel status into a Python exception.  No policy
- * lives here: seeds, devices and dtype conversions are the Python package's.
+ * capsule, checks device / dtype / shape / strides, makes one kernel call
+ * through runner.c (which owns threads, signals and cancellation), and turns
+ * a kernel status into a Python exception.  No policy lives here: seeds,
+ * devices and dtype conversions are the Python package's.
+ *
+ * Only the limited API (Py_LIMITED_API = 3.9, set by setup.py) is used, so
+ * one abi3 build serves every CPython from 3.9 on; free-threaded builds,
+ * which have no limited API, compile the same code against the full API.
  */
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
+#include "runner.h"
 
 #include <stdint.h>
 #include <string.h>
 
-#include "../kernels/parewire.h"
 #include "dlpack.h"
-
-#if !defined(_WIN32)
-#include <pthread.h>
-#include <time.h>
-#define PW_HAVE_PTHREADS 1
-#if defined(__APPLE__) /* no pthread_condattr_setclock */
-#define PW_MONOTONIC_WAIT 0
-#define PW_WAIT_CLOCK CLOCK_REALTIME
-#else
-#define PW_MONOTONIC_WAIT 1
-#define PW_WAIT_CLOCK CLOCK_MONOTONIC
-#endif
-#endif
-
-/* Tensors at least this large run in a helper thread while this thread
- * polls for signals, so Ctrl-C interrupts a long rewire (weights intact).
- * Smaller ones run inline: a thread costs more than they take. */
-#define PW_INTERRUPT_THRESHOLD ((int64_t)1 << 18)
 
 /* ---------------------------------------------------------------- capsules */
 
@@ -39,13 +24,30 @@ typedef struct {
     pw_dl_managed *legacy;
     pw_dl_managed_versioned *versioned;
     pw_tensor tensor;
+    int64_t rows, cols; /* the 2-D view, as pw_check_tensor found it */
     int64_t shape[PW_MAX_NDIM];
     int64_t strides[PW_MAX_NDIM];
 } borrowed_tensor;
 
+typedef struct {
+    PyObject *cancel_flag_type;
+} module_state;
+
+/* "fn: what, got <type name>" as a TypeError (tp_name is not in the limited API). */
+static void *type_error(const char *fn, const char *what, PyObject *got)
+{
+    PyObject *name = PyObject_GetAttrString((PyObject *)Py_TYPE(got), "__name__");
+    if (name != NULL) {
+        PyErr_Format(PyExc_TypeError, "%s: %s, got %U", fn, what, name);
+        Py_DECREF(name);
+    }
+    return NULL;
+}
+
 static const char *const narrow_floats[] = {
-    "float8_e3m4", "float8_e4m3", "float8_e4m3b11fnuz", "float8_e4m3fn", "float8_e4m3fnuz", "float8_e5m2",
-    "float8_e5m2fnuz", "float8_e8m0fnu", "float6_e2m3fn", "float6_e3m2fn", "float4_e2m1fn",
+    "float8_e3m4",     "float8_e4m3",   "float8_e4m3b11fnuz", "float8_e4m3fn",
+    "float8_e4m3fnuz", "float8_e5m2",   "float8_e5m2fnuz",    "float8_e8m0fnu",
+    "float6_e2m3fn",   "float6_e3m2fn", "float4_e2m1fn",
 };
 
 static const char *dl_type_name(pw_dl_dtype t, char *buf, size_t n)
@@ -81,8 +83,7 @@ static int borrow_tensor(PyObject *obj, const char *fn, int writable, borrowed_t
 {
     memset(bt, 0, sizeof *bt);
     if (!PyCapsule_CheckExact(obj)) {
-        PyErr_Format(PyExc_TypeError, "%s: expected a DLPack capsule (tensor.__dlpack__()), got %.200s",
-                     fn, Py_TYPE(obj)->tp_name);
+        type_error(fn, "expected a DLPack capsule (tensor.__dlpack__())", obj);
         return -1;
     }
     pw_dl_tensor *dl;
@@ -91,8 +92,8 @@ static int borrow_tensor(PyObject *obj, const char *fn, int writable, borrowed_t
         if (bt->versioned == NULL)
             return -1;
         if (bt->versioned->version.major != PW_DL_MAJOR_VERSION) {
-            PyErr_Format(PyExc_ValueError, "%s: DLPack major version %u is not supported (expected %d)",
-                         fn, (unsigned)bt->versioned->version.major, PW_DL_MAJOR_VERSION);
+            PyErr_Format(PyExc_ValueError, "%s: DLPack major version %u is not supported (expected %d)", fn,
+                         (unsigned)bt->versioned->version.major, PW_DL_MAJOR_VERSION);
             return -1;
         }
         if (writable && (bt->versioned->flags & PW_DL_FLAG_READ_ONLY)) {
@@ -110,8 +111,10 @@ static int borrow_tensor(PyObject *obj, const char *fn, int writable, borrowed_t
         if (name == NULL)
             PyErr_Clear();
         if (name && (strcmp(name, "used_dltensor") == 0 || strcmp(name, "used_dltensor_versioned") == 0))
-            PyErr_Format(PyExc_ValueError, "%s: this DLPack capsule was already consumed; "
-                         "export the tensor again", fn);
+            PyErr_Format(PyExc_ValueError,
+                         "%s: this DLPack capsule was already consumed; "
+                         "export the tensor again",
+                         fn);
         else
             PyErr_Format(PyExc_ValueError, "%s: not a DLPack capsule (capsule name %.100s)", fn,
                          name ? name : "NULL");
@@ -119,9 +122,10 @@ static int borrow_tensor(PyObject *obj, const char *fn, int writable, borrowed_t
     }
 
     if (dl->device.device_type != PW_DL_CPU && dl->device.device_type != PW_DL_CUDA_HOST) {
-        PyErr_Format(PyExc_ValueError, "%s: the tensor is not in CPU memory (DLPack device type %d); "
-                     "parewire's Python functions move device tensors through the host", fn,
-                     (int)dl->device.device_type);
+        PyErr_Format(PyExc_ValueError,
+                     "%s: the tensor is not in CPU memory (DLPack device type %d); "
+                     "parewire's Python functions move device tensors through the host",
+                     fn, (int)dl->device.device_type);
         return -1;
     }
     char tname[64];
@@ -165,7 +169,8 @@ static int borrow_tensor(PyObject *obj, const char *fn, int writable, borrowed_t
     }
     char *data = dl->data ? (char *)dl->data + dl->byte_offset : NULL;
     if (((uintptr_t)data) % es != 0) {
-        PyErr_Format(PyExc_ValueError, "%s: the tensor's data is not aligned to its %zu-byte elements", fn, es);
+        PyErr_Format(PyExc_ValueError, "%s: the tensor's data is not aligned to its %zu-byte elements", fn,
+                     es);
         return -1;
     }
     int64_t contiguous = 1;
@@ -181,12 +186,13 @@ static int borrow_tensor(PyObject *obj, const char *fn, int writable, borrowed_t
     bt->tensor.shape = bt->shape;
     bt->tensor.strides = bt->strides;
 
-    int64_t rows, cols;
-    switch (pw_check_tensor(&bt->tensor, writable, &rows, &cols)) {
+    switch (pw_check_tensor(&bt->tensor, writable, &bt->rows, &bt->cols)) {
     case PW_OK: break;
     case PW_ERR_OVERLAP:
-        PyErr_Format(PyExc_ValueError, "%s: the tensor's elements overlap in memory (an expanded or "
-                     "as_strided view); rewire a .clone() instead", fn);
+        PyErr_Format(PyExc_ValueError,
+                     "%s: the tensor's elements overlap in memory (an expanded or "
+                     "as_strided view); rewire a .clone() instead",
+                     fn);
         return -1;
     default:
         PyErr_Format(PyExc_ValueError, "%s: the tensor's shape or strides overflow 64-bit sizes", fn);
@@ -199,115 +205,42 @@ static int borrow_tensor(PyObject *obj, const char *fn, int writable, borrowed_t
     return 0;
 
 bad_dtype:
-    PyErr_Format(PyExc_TypeError, "%s: unsupported dtype %s; parewire rewires float32, float64, "
-                 "float16 and bfloat16 tensors", fn, dl_type_name(dl->dtype, tname, sizeof tname));
+    PyErr_Format(PyExc_TypeError,
+                 "%s: unsupported dtype %s; parewire rewires float32, float64, "
+                 "float16 and bfloat16 tensors",
+                 fn, dl_type_name(dl->dtype, tname, sizeof tname));
     return -1;
 }
 
+/* Calls the producer's deleter once.  A deleter may run Python code (a
+ * ctypes callback, a refcount reaching zero), which must not see the
+ * exception this call may be raising: it is set aside meanwhile. */
+#if PY_VERSION_HEX < 0x030C0000 || (defined(Py_LIMITED_API) && Py_LIMITED_API + 0 < 0x030C0000)
+#define PW_USE_ERR_FETCH 1 /* PyErr_GetRaisedException is 3.12+ */
+#endif
+
 static void release_tensor(borrowed_tensor *bt)
 {
-    if (bt->legacy && bt->capsule && bt->legacy->deleter)
+    if (bt->capsule == NULL)
+        return;
+#ifdef PW_USE_ERR_FETCH
+    PyObject *type, *value, *traceback;
+    PyErr_Fetch(&type, &value, &traceback);
+#else
+    PyObject *raised = PyErr_GetRaisedException();
+#endif
+    if (bt->legacy && bt->legacy->deleter)
         bt->legacy->deleter(bt->legacy);
-    if (bt->versioned && bt->capsule && bt->versioned->deleter)
+    if (bt->versioned && bt->versioned->deleter)
         bt->versioned->deleter(bt->versioned);
+#ifdef PW_USE_ERR_FETCH
+    PyErr_Restore(type, value, traceback);
+#else
+    PyErr_SetRaisedException(raised);
+#endif
     bt->legacy = NULL;
     bt->versioned = NULL;
     bt->capsule = NULL;
-}
-
-/* ------------------------------------------------------------- kernel run */
-
-typedef struct {
-    const pw_tensor *tensor;
-    pw_options opt;
-    pw_seed seed;
-    pw_cancel cancel;
-    pw_status status;
-#ifdef PW_HAVE_PTHREADS
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int done;
-#endif
-} rewire_job;
-
-#ifdef PW_HAVE_PTHREADS
-static void *rewire_worker(void *arg)
-{
-    rewire_job *job = arg;
-    pw_status s = pw_rewire(job->tensor, &job->opt, &job->seed);
-    pthread_mutex_lock(&job->mu);
-    job->status = s;
-    job->done = 1;
-    pthread_cond_signal(&job->cv);
-    pthread_mutex_unlock(&job->mu);
-    return NULL;
-}
-
-/* Runs the kernel in a helper thread; this thread waits without the GIL in
- * short slices and checks for signals between them.  Returns -1 with an
- * exception set when a signal handler raised (the kernel is cancelled and
- * joined first, so the tensor is never left half-written). */
-static int run_interruptible(rewire_job *job)
-{
-    pthread_t th;
-    int rc = -1;
-    pthread_mutex_init(&job->mu, NULL);
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-#if PW_MONOTONIC_WAIT
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC); /* a wall-clock step cannot stretch a slice */
-#endif
-    pthread_cond_init(&job->cv, &attr);
-    pthread_condattr_destroy(&attr);
-    job->done = 0;
-    if (pthread_create(&th, NULL, rewire_worker, job) != 0) {
-        Py_BEGIN_ALLOW_THREADS
-        job->status = pw_rewire(job->tensor, &job->opt, &job->seed);
-        Py_END_ALLOW_THREADS
-        rc = 0;
-        goto out;
-    }
-    for (;;) {
-        int finished;
-        Py_BEGIN_ALLOW_THREADS
-        struct timespec until;
-        clock_gettime(PW_WAIT_CLOCK, &until);
-        until.tv_nsec += 50 * 1000 * 1000;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec += 1;
-            until.tv_nsec -= 1000000000L;
-        }
-        pthread_mutex_lock(&job->mu);
-        if (!job->done)
-            pthread_cond_timedwait(&job->cv, &job->mu, &until);
-        finished = job->done;
-        pthread_mutex_unlock(&job->mu);
-        Py_END_ALLOW_THREADS
-        if (finished)
-            break;
-        if (PyErr_CheckSignals() < 0) {
-            pw_cancel_set(&job->cancel);
-            Py_BEGIN_ALLOW_THREADS
-            pthread_join(th, NULL);
-            Py_END_ALLOW_THREADS
-            goto out;
-        }
-    }
-    pthread_join(th, NULL);
-    rc = 0;
-out:
-    pthread_cond_destroy(&job->cv);
-    pthread_mutex_destroy(&job->mu);
-    return rc;
-}
-#endif
-
-static int64_t numel_of(const pw_tensor *t)
-{
-    int64_t n = 1;
-    for (int d = 0; d < t->ndim; d++)
-        n *= t->shape[d];
-    return n;
 }
 
 static int raise_status(pw_status s, const char *fn)
@@ -316,13 +249,17 @@ static int raise_status(pw_status s, const char *fn)
     case PW_OK: return 0;
     case PW_ERR_NOMEM: PyErr_Format(PyExc_MemoryError, "%s: out of memory for the scratch copy", fn); break;
     case PW_ERR_NONFINITE:
-        PyErr_Format(PyExc_ValueError, "%s: the tensor contains NaN or infinite values; rewiring needs "
-                     "finite weights", fn);
+        PyErr_Format(PyExc_ValueError,
+                     "%s: the tensor contains NaN or infinite values; rewiring needs "
+                     "finite weights",
+                     fn);
         break;
     case PW_ERR_OVERFLOW:
         PyErr_Format(PyExc_ValueError, "%s: neuron strengths overflow float64 (weights too large)", fn);
         break;
-    case PW_ERR_CANCELLED: PyErr_Format(PyExc_KeyboardInterrupt, "%s: interrupted", fn); break;
+    case PW_ERR_CANCELLED: /* a signal caught by the runner raises the handler's exception instead */
+        PyErr_Format(PyExc_KeyboardInterrupt, "%s: cancelled by its CancelFlag; the tensor is unchanged", fn);
+        break;
     case PW_ERR_SHAPE:
         PyErr_Format(PyExc_ValueError, "%s: rows and columns are limited to 2**32 - 1 elements", fn);
         break;
@@ -335,7 +272,7 @@ static int raise_status(pw_status s, const char *fn)
 static int parse_u64(PyObject *o, uint64_t *out, const char *fn)
 {
     if (!PyLong_Check(o)) {
-        PyErr_Format(PyExc_TypeError, "%s: seed words must be ints, got %.200s", fn, Py_TYPE(o)->tp_name);
+        type_error(fn, "seed words must be ints", o);
         return -1;
     }
     unsigned long long v = PyLong_AsUnsignedLongLong(o);
@@ -350,77 +287,115 @@ static int parse_u64(PyObject *o, uint64_t *out, const char *fn)
 /* ---------------------------------------------------------------- methods */
 
 PyDoc_STRVAR(rewire_doc,
-"rewire(capsule, seed, passes=2, sampler=SAMPLER_NUMPY, reseed=True) -> seed\n\n"
-"Rewire the tensor behind a DLPack capsule in place. seed is the PCG64 state\n"
-"as four 64-bit words (state_hi, state_lo, inc_hi, inc_lo); the state after\n"
-"the last pass is returned in the same form. passes=2 runs rows then columns\n"
-"(PA rewiring); passes=1 rows only. reseed=True starts every pass from seed.");
+             "rewire(capsule, seed, passes=2, sampler=0, reseed=True, *, cancel=None, threads=1)\n--\n\n"
+             "Rewire the tensor behind a DLPack capsule in place.\n\n"
+             "Args:\n"
+             "    capsule: DLPack capsule of a CPU tensor (float32, float64, float16 or\n"
+             "        bfloat16; 2 to MAX_NDIM dimensions; elements must not overlap).\n"
+             "        The call consumes it.\n"
+             "    seed: the PCG64 state as four 64-bit words\n"
+             "        (state_hi, state_lo, inc_hi, inc_lo).\n"
+             "    passes: 2 runs rows then columns (PA rewiring); 1 rows only.\n"
+             "    sampler: SAMPLER_NUMPY or SAMPLER_FAST.\n"
+             "    reseed: True starts every pass from seed; False lets the column pass\n"
+             "        continue the row pass's stream.\n"
+             "    cancel: a CancelFlag shared with other calls, or None (the call then\n"
+             "        uses a private one).\n"
+             "    threads: threads the kernel may use (at least 1); the result does not\n"
+             "        depend on it.\n\n"
+             "Returns:\n"
+             "    The stream state after the last pass, as four words like seed.\n\n"
+             "Raises:\n"
+             "    KeyboardInterrupt: cancel was set, before or during the call; the\n"
+             "        tensor is unchanged.\n\n"
+             "Note:\n"
+             "    Cancellation. The kernel reads its flag between rows, so flag.set()\n"
+             "    from any thread stops every call sharing that flag within one row,\n"
+             "    each raising KeyboardInterrupt with its tensor unchanged; a flag set\n"
+             "    before the call stops it before it starts. A call made on the main\n"
+             "    thread with a tensor of at least INTERRUPT_THRESHOLD elements (POSIX)\n"
+             "    also answers signals: the kernel runs in a helper thread while the\n"
+             "    main thread polls every 50 ms; when a signal handler raises (Ctrl-C),\n"
+             "    the call sets the flag (the given one, so other calls sharing it stop\n"
+             "    too), waits for the kernel and raises the handler's exception, tensor\n"
+             "    unchanged. Other calls answer signals only after they return.\n\n"
+             "    A finished kernel is never undone: an interrupt that arrives after it\n"
+             "    has finished leaves the call to return normally, tensor rewired, and\n"
+             "    Python raises KeyboardInterrupt right after the call. Callers that\n"
+             "    need all or nothing over several tensors keep copies to restore.\n\n"
+             "    With a thread pool: create one flag per batch, pass it to every call,\n"
+             "    and on KeyboardInterrupt in the waiting thread call flag.set(), wait\n"
+             "    for every call to end (each within one row), restore, re-raise.");
 
 static PyObject *pw_py_rewire(PyObject *self, PyObject *args, PyObject *kwargs)
 {
     static const char *fn = "parewire._C.rewire";
-    static char *kwlist[] = {"capsule", "seed", "passes", "sampler", "reseed", NULL};
-    PyObject *capsule, *seed_obj;
-    int passes = 2, sampler = PW_SAMPLER_NUMPY, reseed = 1;
-    (void)self;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO|iip:rewire", kwlist, &capsule, &seed_obj, &passes,
-                                     &sampler, &reseed))
+    static char *kwlist[] = {"capsule", "seed", "passes", "sampler", "reseed", "cancel", "threads", NULL};
+    PyObject *capsule, *seed_obj, *cancel_obj = Py_None;
+    int passes = 2, sampler = PW_SAMPLER_NUMPY, reseed = 1, threads = 1;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO|iip$Oi:rewire", kwlist, &capsule, &seed_obj, &passes,
+                                     &sampler, &reseed, &cancel_obj, &threads))
         return NULL;
     if (passes != 1 && passes != 2)
         return PyErr_Format(PyExc_ValueError, "%s: passes must be 1 or 2, got %d", fn, passes);
     if (sampler != PW_SAMPLER_NUMPY && sampler != PW_SAMPLER_FAST)
         return PyErr_Format(PyExc_ValueError, "%s: unknown sampler code %d", fn, sampler);
-    if (!PyTuple_Check(seed_obj) || PyTuple_GET_SIZE(seed_obj) != 4)
+    if (threads < 1)
+        return PyErr_Format(PyExc_ValueError, "%s: threads must be at least 1, got %d", fn, threads);
+    if (!PyTuple_Check(seed_obj) || PyTuple_Size(seed_obj) != 4)
         return PyErr_Format(PyExc_TypeError, "%s: seed must be a tuple of four 64-bit ints", fn);
     uint64_t w[4];
     for (int i = 0; i < 4; i++)
-        if (parse_u64(PyTuple_GET_ITEM(seed_obj, i), &w[i], fn) < 0)
+        if (parse_u64(PyTuple_GetItem(seed_obj, i), &w[i], fn) < 0)
             return NULL;
+    pw_cancel own_cancel;
+    pw_cancel_init(&own_cancel);
+    pw_cancel *cancel = &own_cancel;
+    if (cancel_obj != Py_None) {
+        module_state *st = PyModule_GetState(self);
+        if (!PyObject_TypeCheck(cancel_obj, (PyTypeObject *)st->cancel_flag_type))
+            return type_error(fn, "cancel must be a parewire._C.CancelFlag or None", cancel_obj);
+        cancel = pw_cancel_flag_get(cancel_obj); /* alive: the args tuple holds it */
+    }
 
     borrowed_tensor bt;
     if (borrow_tensor(capsule, fn, 1, &bt) < 0)
         return NULL;
-    rewire_job job;
-    memset(&job, 0, sizeof job);
-    job.tensor = &bt.tensor;
-    job.opt.passes = passes;
-    job.opt.sampler = (pw_sampler)sampler;
-    job.opt.reseed_each_pass = reseed;
-    pw_cancel_init(&job.cancel);
-    job.opt.cancel = &job.cancel;
-    job.opt.threads = 1;
-    job.seed.state_hi = w[0];
-    job.seed.state_lo = w[1];
-    job.seed.inc_hi = w[2];
-    job.seed.inc_lo = w[3];
-
-    int interrupted = 0;
-#ifdef PW_HAVE_PTHREADS
-    if (numel_of(&bt.tensor) >= PW_INTERRUPT_THRESHOLD)
-        interrupted = run_interruptible(&job) < 0;
-    else
-#endif
-    {
-        Py_BEGIN_ALLOW_THREADS
-        job.status = pw_rewire(job.tensor, &job.opt, &job.seed);
-        Py_END_ALLOW_THREADS
-    }
+    const pw_options opt = {.passes = passes,
+                            .sampler = (pw_sampler)sampler,
+                            .reseed_each_pass = reseed,
+                            .cancel = cancel,
+                            .threads = threads};
+    pw_seed seed = {.state_hi = w[0], .state_lo = w[1], .inc_hi = w[2], .inc_lo = w[3]};
+    pw_status status;
+    const int rc = pw_run_rewire(&bt.tensor, &opt, &seed, bt.rows * bt.cols, &status);
     release_tensor(&bt);
-    if (interrupted)
+    if (rc < 0)
         return NULL;
-    if (raise_status(job.status, fn) < 0)
+    if (raise_status(status, fn) < 0)
         return NULL;
-    return Py_BuildValue("(KKKK)", (unsigned long long)job.seed.state_hi,
-                         (unsigned long long)job.seed.state_lo, (unsigned long long)job.seed.inc_hi,
-                         (unsigned long long)job.seed.inc_lo);
+    return Py_BuildValue("(KKKK)", (unsigned long long)seed.state_hi, (unsigned long long)seed.state_lo,
+                         (unsigned long long)seed.inc_hi, (unsigned long long)seed.inc_lo);
+}
+
+/* An uninitialised bytes object for n float64 sums; n * 8 cannot overflow. */
+static PyObject *sums_buffer(int64_t n, const char *fn)
+{
+    if (n > (int64_t)(PY_SSIZE_T_MAX / (Py_ssize_t)sizeof(double)))
+        return PyErr_Format(PyExc_MemoryError, "%s: %lld sums do not fit in memory", fn, (long long)n);
+    return PyBytes_FromStringAndSize(NULL, (Py_ssize_t)n * (Py_ssize_t)sizeof(double));
 }
 
 PyDoc_STRVAR(strength_stats_doc,
-"strength_stats(capsule, sums=False) -> (rows, cols, row_mean, row_var, col_mean, col_var)\n\n"
-"Row and column sums of the tensor viewed as (size(0), numel / size(0)), in\n"
-"float64: their means and unbiased variances (NaN for a single value).\n"
-"sums=True appends the row sums and the column sums themselves, as bytes of\n"
-"native float64.");
+             "strength_stats(capsule, sums=False)\n--\n\n"
+             "Strength statistics of the tensor viewed as (size(0), numel / size(0)).\n\n"
+             "Returns:\n"
+             "    (rows, cols, row_mean, row_var, col_mean, col_var): the row and column\n"
+             "    sums, in float64, by their means and unbiased variances (NaN for the\n"
+             "    variance of a single value, and for the mean of none). sums=True\n"
+             "    appends the row sums and the column sums themselves as bytes of native\n"
+             "    float64 (rows * 8 and cols * 8 bytes; the sums over no element are 0).\n"
+             "    The capsule is consumed; the tensor may be read-only.");
 
 static PyObject *pw_py_strength_stats(PyObject *self, PyObject *args, PyObject *kwargs)
 {
@@ -434,26 +409,19 @@ static PyObject *pw_py_strength_stats(PyObject *self, PyObject *args, PyObject *
     borrowed_tensor bt;
     if (borrow_tensor(capsule, fn, 0, &bt) < 0)
         return NULL;
-    int64_t rows, cols;
+    double *row_sums = NULL, *col_sums = NULL;
+    if (want_sums) {
+        if ((row_bytes = sums_buffer(bt.rows, fn)) == NULL || (col_bytes = sums_buffer(bt.cols, fn)) == NULL)
+            goto error;
+        if ((row_sums = (double *)PyBytes_AsString(row_bytes)) == NULL ||
+            (col_sums = (double *)PyBytes_AsString(col_bytes)) == NULL)
+            goto error;
+    }
     pw_stats st;
-    pw_status s = pw_check_tensor(&bt.tensor, 0, &rows, &cols);
-    if (s == PW_OK && want_sums) {
-        if ((uint64_t)rows > (uint64_t)PY_SSIZE_T_MAX / 8 || (uint64_t)cols > (uint64_t)PY_SSIZE_T_MAX / 8) {
-            PyErr_Format(PyExc_MemoryError, "%s: too many rows or columns for their sums", fn);
-            goto error;
-        }
-        row_bytes = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)rows * 8);
-        col_bytes = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)cols * 8);
-        if (row_bytes == NULL || col_bytes == NULL)
-            goto error;
-    }
-    if (s == PW_OK) {
-        double *rs = row_bytes ? (double *)PyBytes_AS_STRING(row_bytes) : NULL;
-        double *cs = col_bytes ? (double *)PyBytes_AS_STRING(col_bytes) : NULL;
-        Py_BEGIN_ALLOW_THREADS
-        s = pw_strength_sums(&bt.tensor, rs, cs, &st);
-        Py_END_ALLOW_THREADS
-    }
+    pw_status s;
+    Py_BEGIN_ALLOW_THREADS
+    s = pw_strength_sums(&bt.tensor, row_sums, col_sums, &st);
+    Py_END_ALLOW_THREADS
     if (raise_status(s, fn) < 0)
         goto error;
     if (want_sums)
@@ -478,6 +446,15 @@ static PyMethodDef pw_methods[] = {
 
 static int pw_exec(PyObject *m)
 {
+    module_state *st = PyModule_GetState(m);
+    st->cancel_flag_type = pw_cancel_flag_type();
+    if (st->cancel_flag_type == NULL)
+        return -1;
+    Py_INCREF(st->cancel_flag_type); /* PyModule_AddObject steals one reference on success */
+    if (PyModule_AddObject(m, "CancelFlag", st->cancel_flag_type) < 0) {
+        Py_DECREF(st->cancel_flag_type);
+        return -1;
+    }
     if (PyModule_AddIntConstant(m, "SAMPLER_NUMPY", PW_SAMPLER_NUMPY) < 0 ||
         PyModule_AddIntConstant(m, "SAMPLER_FAST", PW_SAMPLER_FAST) < 0 ||
         PyModule_AddIntConstant(m, "MAX_NDIM", PW_MAX_NDIM) < 0 ||
@@ -486,12 +463,30 @@ static int pw_exec(PyObject *m)
     return 0;
 }
 
+static int pw_traverse(PyObject *m, visitproc visit, void *arg)
+{
+    module_state *st = PyModule_GetState(m);
+    if (st != NULL)
+        Py_VISIT(st->cancel_flag_type);
+    return 0;
+}
+
+static int pw_clear(PyObject *m)
+{
+    module_state *st = PyModule_GetState(m);
+    if (st != NULL)
+        Py_CLEAR(st->cancel_flag_type);
+    return 0;
+}
+
+static void pw_free(void *m) { pw_clear((PyObject *)m); }
+
 static PyModuleDef_Slot pw_slots[] = {
     {Py_mod_exec, (void *)pw_exec},
-#ifdef Py_mod_multiple_interpreters
+#ifdef Py_mod_multiple_interpreters /* full API 3.12+: module state, no globals */
     {Py_mod_multiple_interpreters, Py_MOD_PER_INTERPRETER_GIL_SUPPORTED},
 #endif
-#ifdef Py_mod_gil
+#ifdef Py_mod_gil /* full API 3.13+ (free-threaded builds): no state needs the GIL */
     {Py_mod_gil, Py_MOD_GIL_NOT_USED},
 #endif
     {0, NULL},
@@ -501,9 +496,12 @@ static struct PyModuleDef pw_module = {
     PyModuleDef_HEAD_INIT,
     .m_name = "parewire._C",
     .m_doc = "C kernels for preferential-attachment rewiring (see the parewire package).",
-    .m_size = 0,
+    .m_size = sizeof(module_state),
     .m_methods = pw_methods,
     .m_slots = pw_slots,
+    .m_traverse = pw_traverse,
+    .m_clear = pw_clear,
+    .m_free = pw_free,
 };
 
 PyMODINIT_FUNC PyInit__C(void) { return PyModuleDef_Init(&pw_module); }
