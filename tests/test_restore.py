@@ -150,6 +150,8 @@ INTERRUPTED = textwrap.dedent(
         report = getattr(e, "rewire_report", None)
         done = sorted(r.name for r in report.rewired) if report is not None else None
     seconds = time.perf_counter() - t0
+    # a signal still on its way after the run (the first one cancels it within a row) belongs to no one
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     changed = sorted(k for k, v in model.state_dict().items() if not torch.equal(v, before[k]))
     print(json.dumps({"outcome": outcome, "changed": changed, "done": done, "seconds": seconds}), flush=True)
     """
