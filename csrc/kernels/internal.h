@@ -112,6 +112,9 @@ void pw_choice_numpy(pw_pcg64 *g, const double *w, double total, int64_t n, pw_i
 void pw_choice_fast(pw_pcg64 *g, const double *w, int64_t n, pw_idx *order, pw_row_ws *ws);
 
 /* ---- layout (layout.c) ---- */
+/* malloc of count elements of size bytes; NULL when count <= 0 or the byte
+ * size overflows.  Every scratch allocation goes through it. */
+void *pw_alloc(int64_t count, size_t size);
 /* Copies the tensor, in logical row-major order, to / from contiguous dst. */
 void pw_gather(const pw_tensor *t, void *dst);
 void pw_scatter(const pw_tensor *t, const void *src);

@@ -1,5 +1,6 @@
 /* Tensor layout: validation, and moving elements between a strided tensor
  * and contiguous scratch.  Elements are moved as raw 2/4/8-byte words. */
+#include <stddef.h>
 #include <stdlib.h>
 
 #include "internal.h"
@@ -15,13 +16,123 @@ size_t pw_dtype_size(pw_dtype dtype)
     return 0;
 }
 
+/* a * b for a, b >= 0; 1 if the product exceeds INT64_MAX. */
 static int mul_overflows(int64_t a, int64_t b, int64_t *out)
 {
-    /* a, b >= 0 */
     if (a != 0 && b > INT64_MAX / a)
         return 1;
     *out = a * b;
     return 0;
+}
+
+void *pw_alloc(int64_t count, size_t size)
+{
+    /* every scratch allocation of the kernels comes through here, so no
+     * size product can wrap around */
+    if (count <= 0 || size == 0 || (uint64_t)count > (uint64_t)PTRDIFF_MAX / size)
+        return NULL;
+    return malloc((size_t)count * size);
+}
+
+static int64_t gcd64(int64_t a, int64_t b)
+{
+    while (b != 0) {
+        const int64_t t = a % b;
+        a = b;
+        b = t;
+    }
+    return a;
+}
+
+static int64_t floor_div(int64_t a, int64_t b) /* b > 0 */
+{
+    const int64_t q = a / b;
+    return q - (a % b != 0 && a < 0);
+}
+
+/* Dimensions of extent >= 2, |stride| > 0, ordered by decreasing stride. */
+typedef struct {
+    int k;
+    int64_t stride[PW_MAX_NDIM], most[PW_MAX_NDIM]; /* most = extent - 1 */
+    int64_t below[PW_MAX_NDIM + 1]; /* below[j]: farthest offset dims j.. reach */
+} pw_dims;
+
+/* Work limit of the exact search for three or more interleaved dimensions;
+ * beyond it the view is refused as overlapping (conservative). */
+#define PW_OVERLAP_SEARCH_MAX 65536
+
+/* Is there d != 0 with |d_j| <= most[j] and sum d_j stride[j] = 0 for the
+ * dims from j on, given the partial sum `sum` of the dims before j
+ * (`nonzero`: some d before j was not 0)?  *budget counts search nodes. */
+static int collides(const pw_dims *g, int j, int64_t sum, int nonzero, int64_t *budget)
+{
+    if (--*budget < 0)
+        return 1;
+    if (j == g->k - 2 && sum == 0 && !nonzero) {
+        /* two dims left, nothing chosen yet: d_a a = -d_b b has a solution
+         * besides 0 iff b/gcd <= most_a and a/gcd <= most_b */
+        const int64_t a = g->stride[j], b = g->stride[j + 1], gd = gcd64(a, b);
+        return b / gd <= g->most[j] && a / gd <= g->most[j + 1];
+    }
+    if (j == g->k - 1) {
+        /* the last dim must cancel the sum exactly */
+        const int64_t s = g->stride[j];
+        if (sum % s != 0)
+            return 0;
+        const int64_t d = sum / s;
+        return (d != 0 || nonzero) && d <= g->most[j] && d >= -g->most[j];
+    }
+    /* |sum + d s| <= below[j + 1], or the dims after j cannot cancel it */
+    const int64_t s = g->stride[j], reach = g->below[j + 1];
+    int64_t lo = -floor_div(reach + sum, s), hi = floor_div(reach - sum, s);
+    lo = lo < -g->most[j] ? -g->most[j] : lo;
+    hi = hi > g->most[j] ? g->most[j] : hi;
+    if (!nonzero && lo < 0)
+        lo = 0; /* d and -d collide alike: the first non-zero d is positive */
+    for (int64_t d = lo; d <= hi; d++)
+        if (collides(g, j + 1, sum + d * s, nonzero || d != 0, budget))
+            return 1;
+    return 0;
+}
+
+/* Whether distinct indices of t (non-empty, span checked) share an address.
+ * Exact for up to two dimensions of extent >= 2 (a closed form) and, by a
+ * pruned search, for more unless that search exceeds PW_OVERLAP_SEARCH_MAX
+ * steps: then the answer is a conservative "overlaps". */
+static int overlaps(const pw_tensor *t)
+{
+    pw_dims g;
+    g.k = 0;
+    for (int d = 0; d < t->ndim; d++) {
+        if (t->shape[d] < 2)
+            continue;
+        const int64_t s = t->strides[d] < 0 ? -t->strides[d] : t->strides[d];
+        if (s == 0)
+            return 1;
+        int j = g.k++;
+        while (j > 0 && g.stride[j - 1] < s) {
+            g.stride[j] = g.stride[j - 1];
+            g.most[j] = g.most[j - 1];
+            j--;
+        }
+        g.stride[j] = s;
+        g.most[j] = t->shape[d] - 1;
+    }
+    if (g.k < 2)
+        return 0;
+    /* reach of the lower dims (<= the span checked before: no overflow);
+     * the usual case, each stride beyond everything below it, is settled
+     * here without a search */
+    int chain = 1;
+    g.below[g.k] = 0;
+    for (int j = g.k - 1; j >= 0; j--) {
+        chain &= g.stride[j] > g.below[j + 1];
+        g.below[j] = g.below[j + 1] + g.stride[j] * g.most[j];
+    }
+    if (chain)
+        return 0;
+    int64_t budget = PW_OVERLAP_SEARCH_MAX;
+    return collides(&g, 0, 0, 0, &budget);
 }
 
 pw_status pw_check_tensor(const pw_tensor *t, int writable, int64_t *rows, int64_t *cols)
@@ -59,34 +170,8 @@ pw_status pw_check_tensor(const pw_tensor *t, int writable, int64_t *rows, int64
         }
         if (span > INT64_MAX / (int64_t)es)
             return PW_ERR_SHAPE;
-    }
-    if (writable && !any_zero) {
-        /* Sufficient condition for distinct addresses: with the dimensions
-         * of extent > 1 ordered by |stride|, each stride is larger than the
-         * farthest offset the dimensions below it can reach (then the
-         * highest dimension where two indices differ decides their order).
-         * w[:, ::2] of a (6, 5) tensor, strides (5, 2), passes: 5 > 2 * 2. */
-        int64_t st[PW_MAX_NDIM], ex[PW_MAX_NDIM];
-        int k = 0;
-        for (int d = 0; d < t->ndim; d++) {
-            if (t->shape[d] < 2)
-                continue;
-            int64_t s = t->strides[d] < 0 ? -t->strides[d] : t->strides[d];
-            int j = k++;
-            while (j > 0 && st[j - 1] > s) {
-                st[j] = st[j - 1];
-                ex[j] = ex[j - 1];
-                j--;
-            }
-            st[j] = s;
-            ex[j] = t->shape[d];
-        }
-        int64_t reach = 0;
-        for (int j = 0; j < k; j++) {
-            if (st[j] <= reach)
-                return PW_ERR_OVERLAP;
-            reach += st[j] * (ex[j] - 1); /* <= the span checked above: no overflow */
-        }
+        if (writable && overlaps(t))
+            return PW_ERR_OVERLAP;
     }
     *rows = t->shape[0];
     *cols = c;

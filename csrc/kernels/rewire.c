@@ -28,18 +28,18 @@ pw_status pw_row_ws_init(pw_row_ws *ws, int64_t cap)
     memset(ws, 0, sizeof *ws);
     if (cap < 1)
         cap = 1;
-    const size_t n = (size_t)cap;
+    const int64_t n = cap;
     ws->cap = cap;
-    ws->st = malloc(n * sizeof(double));
-    ws->p = malloc(n * sizeof(double));
-    ws->q = malloc(n * sizeof(double));
-    ws->x = malloc(n * sizeof(double));
-    ws->rem = malloc(n * sizeof(pw_idx));
-    ws->order = malloc((n + 1) * sizeof(pw_idx)); /* +1: branchless appends may write one past */
-    ws->guide = malloc((n * PW_GUIDE_PER_COLUMN + 1) * sizeof(pw_idx));
-    ws->seen = malloc(n);
-    ws->k64 = malloc(n * sizeof(uint64_t));
-    ws->t64 = malloc(n * sizeof(uint64_t));
+    ws->st = pw_alloc(n, sizeof(double));
+    ws->p = pw_alloc(n, sizeof(double));
+    ws->q = pw_alloc(n, sizeof(double));
+    ws->x = pw_alloc(n, sizeof(double));
+    ws->rem = pw_alloc(n, sizeof(pw_idx));
+    ws->order = pw_alloc(n + 1, sizeof(pw_idx)); /* +1: branchless appends may write one past */
+    ws->guide = pw_alloc(n * PW_GUIDE_PER_COLUMN + 1, sizeof(pw_idx));
+    ws->seen = pw_alloc(n, 1);
+    ws->k64 = pw_alloc(n, sizeof(uint64_t));
+    ws->t64 = pw_alloc(n, sizeof(uint64_t));
     if (!ws->st || !ws->p || !ws->q || !ws->x || !ws->rem || !ws->order || !ws->guide ||
         !ws->seen || !ws->k64 || !ws->t64) {
         pw_row_ws_free(ws);
@@ -189,8 +189,8 @@ pw_status pw_rewire(const pw_tensor *t, const pw_options *opt, pw_seed *seed)
 
     const size_t es = pw_dtype_size(t->dtype);
     const int64_t longest = rows > cols ? rows : cols;
-    char *scratch = malloc((size_t)numel * es);
-    char *tile = opt->passes == 2 ? malloc((size_t)PW_TILE_ROWS * (size_t)rows * es) : NULL;
+    char *scratch = pw_alloc(numel, es);
+    char *tile = opt->passes == 2 ? pw_alloc(PW_TILE_ROWS * rows, es) : NULL;
     pw_row_ws ws;
     s = pw_row_ws_init(&ws, longest);
     if (!scratch || (opt->passes == 2 && !tile) || s != PW_OK) {
