@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "../csrc/kernels/parewire.h"
+#include "../csrc/kernels/pcg64.h" /* PW_U128_EMULATED: which 128-bit arithmetic this build has */
 
 #define GUARD 64 /* elements of guard zone on each side of a buffer */
 
@@ -471,8 +472,13 @@ static int digest(int threads)
                                          &h);
                 }
             }
-    printf("kernel_fuzz digest %016llx (%lld elements rewired, threads=%d)\n", (unsigned long long)h,
-           (long long)total, threads);
+#ifdef PW_U128_EMULATED
+    const char *u128 = "emulated";
+#else
+    const char *u128 = "native";
+#endif
+    printf("kernel_fuzz digest %016llx (%lld elements rewired, threads=%d, uint128=%s)\n", (unsigned long long)h,
+           (long long)total, threads, u128);
     return 0;
 }
 

@@ -9,6 +9,12 @@
 #include "parewire.h"
 #include "pcg64.h"
 
+/* Powers of two spelt as exact decimal fractions (MSVC cannot be relied on
+ * to parse hex-float literals). */
+#define PW_2POW_M24 (1.0 / 16777216.0)
+#define PW_2POW_M45 (1.0 / 35184372088832.0)
+#define PW_2POW_M49 (1.0 / 562949953421312.0)
+
 /* Column indices within one row.  Rows longer than this are refused up front. */
 typedef uint32_t pw_idx;
 #define PW_IDX_MAX UINT32_MAX
@@ -21,7 +27,7 @@ static inline double pw_f16_to_double(uint16_t h)
     uint32_t exp = (h >> 10) & 0x1Fu, man = h & 0x3FFu;
     double v;
     if (exp == 0) {
-        v = (double)man * 0x1p-24; /* zero or subnormal: exact */
+        v = (double)man * PW_2POW_M24; /* zero or subnormal: exact */
         uint64_t b;
         memcpy(&b, &v, 8);
         b |= sign;
@@ -67,26 +73,38 @@ PW_KEY_FNS(uint64_t, 0x8000000000000000ULL)
 
 /* ---- per-row scratch, sized once for the longest row of a call ---- */
 
-/* Guide-table buckets per remaining column in the numpy sampler. */
-#ifndef PW_GUIDE_PER_COLUMN
-#define PW_GUIDE_PER_COLUMN 1
-#endif
+/* The numpy sampler's buffers. */
+typedef struct {
+    double *prob;        /* p = P / sum(P) of the remaining columns, compacted with them */
+    double *cdf;         /* running sums of prob over the remaining columns */
+    double *quantile;    /* cdf / total (only when the remaining mass is tiny) */
+    pw_idx *remaining;   /* columns not drawn yet, ascending */
+    pw_idx *guide;       /* cdf bucket -> a lower bound of the answer (cap + 1 entries) */
+    unsigned char *seen; /* positions in remaining drawn this round */
+} pw_numpy_ws;
+
+/* The fast sampler's buffers. */
+typedef struct {
+    double *key;        /* E / P of each column */
+    uint64_t *words;    /* random words filled ahead for the exponentials */
+    uint64_t *sortword; /* key prefix << 32 | column */
+    uint64_t *sort_tmp; /* radix scratch for sortword */
+    pw_idx *run_tmp;    /* scratch for ordering a long run of equal prefixes */
+} pw_fast_ws;
 
 typedef struct {
     int64_t cap;
-    double *st;        /* running column strength */
-    double *p;         /* attachment weights, then probabilities */
-    double *q;         /* normalised cdf of the remaining columns */
-    double *x;         /* one round of uniform draws */
-    pw_idx *rem;       /* remaining columns, ascending */
-    pw_idx *order;     /* columns in draw order: targets */
-    pw_idx *guide;     /* cdf bucket -> first candidate (PW_GUIDE_PER_COLUMN per column) */
-    unsigned char *seen;
-    uint64_t *k64;     /* sort keys (64-bit view) */
-    uint64_t *t64;     /* radix scratch */
+    double *strength;   /* st: running column strength */
+    double *weight;     /* P = (st + |min st|) + 1 of the row being drawn */
+    pw_idx *order;      /* the row's targets: columns in draw order (cap + 1) */
+    void *vals;         /* the row's values as sort keys (8 bytes per column) */
+    void *vals_tmp;     /* radix scratch for vals */
+    pw_numpy_ws np;     /* only for PW_SAMPLER_NUMPY */
+    pw_fast_ws fast;    /* only for PW_SAMPLER_FAST */
+    void *block;        /* the one allocation the buffers above live in */
 } pw_row_ws;
 
-pw_status pw_row_ws_init(pw_row_ws *ws, int64_t cap);
+pw_status pw_row_ws_init(pw_row_ws *ws, int64_t cap, pw_sampler sampler);
 void pw_row_ws_free(pw_row_ws *ws);
 
 /* ---- sorting (sort.c) ---- */
@@ -107,9 +125,9 @@ double pw_pairwise_sum(const double *a, int64_t n);
 /* Weights w (all > 0) with total = pw_pairwise_sum(w): draws with the
  * probabilities p = w / total, as numpy's P / sum(P).  Writes the n columns
  * in draw order. */
-void pw_choice_numpy(pw_pcg64 *g, const double *w, double total, int64_t n, pw_idx *order, pw_row_ws *ws);
+void pw_choice_numpy(pw_pcg64 *g, const double *w, double total, int64_t n, pw_idx *order, const pw_numpy_ws *ws);
 /* w: positive weights (any scale).  Same distribution, one key sort. */
-void pw_choice_fast(pw_pcg64 *g, const double *w, int64_t n, pw_idx *order, pw_row_ws *ws);
+void pw_choice_fast(pw_pcg64 *g, const double *w, int64_t n, pw_idx *order, const pw_fast_ws *ws);
 
 /* ---- layout (layout.c) ---- */
 /* malloc of count elements of size bytes; NULL when count <= 0 or the byte

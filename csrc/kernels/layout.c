@@ -178,6 +178,14 @@ pw_status pw_check_tensor(const pw_tensor *t, int writable, int64_t *rows, int64
     return PW_OK;
 }
 
+pw_status pw_view_init(pw_view *v, const pw_tensor *t, int writable)
+{
+    const pw_status s = pw_check_tensor(t, writable, &v->rows, &v->cols);
+    v->tensor = *t;
+    v->writable = s == PW_OK && writable;
+    return s;
+}
+
 #define PW_BLOCK 32
 
 #define PW_COPY2D_BODY(T)                                                                   \
@@ -201,7 +209,7 @@ pw_status pw_check_tensor(const pw_tensor *t, int writable, int64_t *rows, int64
         return;                                                                             \
     }
 
-#if defined(__SSE2__) || defined(_M_X64) || (defined(_M_IX86_FP) && _M_IX86_FP >= 2)
+#if !defined(PW_NO_SIMD) && (defined(__SSE2__) || defined(_M_X64) || (defined(_M_IX86_FP) && _M_IX86_FP >= 2))
 #include <emmintrin.h>
 #define PW_HAVE_SSE2 1
 

@@ -3,10 +3,11 @@
  * Plain C11, no Python, no torch.  Callers (the CPython binding) describe a
  * tensor by data pointer, dtype, shape and strides in elements; the kernels
  * view it as a 2-D matrix of R = shape[0] rows and C = numel / R columns.
- * Arguments are validated by the caller (pw_check_tensor helps); a kernel
- * fails only by returning a status (allocation, non-finite values,
- * cancellation), never by printing, exiting or aborting, and on failure
- * the tensor's memory is exactly as it was.
+ * Every entry checks its tensor (pw_check_tensor); the *_view entries take
+ * a tensor checked once by pw_view_init.  A kernel fails only by returning
+ * a status (bad layout, allocation, non-finite values, cancellation), never
+ * by printing, exiting or aborting, and on failure the tensor's memory is
+ * exactly as it was.
  */
 #ifndef PAREWIRE_H
 #define PAREWIRE_H
@@ -97,9 +98,22 @@ size_t pw_dtype_size(pw_dtype dtype);
  * views whose elements overlap in memory.  Fills *rows / *cols. */
 pw_status pw_check_tensor(const pw_tensor *t, int writable, int64_t *rows, int64_t *cols);
 
+/* A tensor that passed pw_check_tensor, with its 2-D extents: made by
+ * pw_view_init only.  The *_view kernels take it and check nothing again,
+ * so a caller that validates first runs the checks once per call.  The
+ * shape and strides arrays stay the caller's and must outlive the view. */
+typedef struct {
+    pw_tensor tensor;
+    int64_t rows, cols;
+    int writable;          /* checked for overlap, as pw_rewire_view needs */
+} pw_view;
+
+pw_status pw_view_init(pw_view *v, const pw_tensor *t, int writable);
+
 /* Rewires t in place.  On PW_OK, *seed holds the stream state after the last
  * pass; on any error t's memory is untouched. */
 pw_status pw_rewire(const pw_tensor *t, const pw_options *opt, pw_seed *seed);
+pw_status pw_rewire_view(const pw_view *v, const pw_options *opt, pw_seed *seed);
 
 /* Row and column sums of the 2-D view in float64: mean and unbiased variance
  * (NaN for a variance over one value). */
@@ -108,5 +122,6 @@ pw_status pw_strength_stats(const pw_tensor *t, pw_stats *out);
 /* The same, also writing the row sums (length rows) and column sums (length
  * cols) themselves; either pointer may be NULL. */
 pw_status pw_strength_sums(const pw_tensor *t, double *row_sums, double *col_sums, pw_stats *out);
+pw_status pw_strength_sums_view(const pw_view *v, double *row_sums, double *col_sums, pw_stats *out);
 
 #endif

@@ -23,43 +23,60 @@
 /* Rows per tile in a transposed pass: adjacent columns of the scratch. */
 #define PW_TILE_ROWS 32
 
-pw_status pw_row_ws_init(pw_row_ws *ws, int64_t cap)
+/* Carves n elements of size bytes, 64-byte aligned, from a block (or, with
+ * base NULL, only counts the bytes). */
+static void *carve(char *base, size_t *used, int64_t n, size_t size)
+{
+    void *p = base ? base + *used : NULL;
+    *used += ((size_t)n * size + 63) & ~(size_t)63;
+    return p;
+}
+
+/* Lays the buffers out in block (NULL: measures); returns the bytes used. */
+static size_t row_ws_layout(pw_row_ws *ws, char *block, int64_t n, pw_sampler sampler)
+{
+    size_t used = 0;
+    ws->strength = carve(block, &used, n, sizeof(double));
+    ws->weight = carve(block, &used, n, sizeof(double));
+    ws->order = carve(block, &used, n + 1, sizeof(pw_idx)); /* +1: branchless appends may write one past */
+    ws->vals = carve(block, &used, n, sizeof(uint64_t));
+    ws->vals_tmp = carve(block, &used, n, sizeof(uint64_t));
+    if (sampler == PW_SAMPLER_NUMPY) {
+        ws->np.prob = carve(block, &used, n, sizeof(double));
+        ws->np.cdf = carve(block, &used, n, sizeof(double));
+        ws->np.quantile = carve(block, &used, n, sizeof(double));
+        ws->np.remaining = carve(block, &used, n, sizeof(pw_idx));
+        ws->np.guide = carve(block, &used, n + 1, sizeof(pw_idx));
+        ws->np.seen = carve(block, &used, n, 1);
+    } else {
+        ws->fast.key = carve(block, &used, n, sizeof(double));
+        ws->fast.words = carve(block, &used, n, sizeof(uint64_t));
+        ws->fast.sortword = carve(block, &used, n, sizeof(uint64_t));
+        ws->fast.sort_tmp = carve(block, &used, n, sizeof(uint64_t));
+        ws->fast.run_tmp = carve(block, &used, n, sizeof(pw_idx));
+    }
+    return used;
+}
+
+pw_status pw_row_ws_init(pw_row_ws *ws, int64_t cap, pw_sampler sampler)
 {
     memset(ws, 0, sizeof *ws);
     if (cap < 1)
         cap = 1;
-    const int64_t n = cap;
     ws->cap = cap;
-    ws->st = pw_alloc(n, sizeof(double));
-    ws->p = pw_alloc(n, sizeof(double));
-    ws->q = pw_alloc(n, sizeof(double));
-    ws->x = pw_alloc(n, sizeof(double));
-    ws->rem = pw_alloc(n, sizeof(pw_idx));
-    ws->order = pw_alloc(n + 1, sizeof(pw_idx)); /* +1: branchless appends may write one past */
-    ws->guide = pw_alloc(n * PW_GUIDE_PER_COLUMN + 1, sizeof(pw_idx));
-    ws->seen = pw_alloc(n, 1);
-    ws->k64 = pw_alloc(n, sizeof(uint64_t));
-    ws->t64 = pw_alloc(n, sizeof(uint64_t));
-    if (!ws->st || !ws->p || !ws->q || !ws->x || !ws->rem || !ws->order || !ws->guide ||
-        !ws->seen || !ws->k64 || !ws->t64) {
-        pw_row_ws_free(ws);
+    const size_t bytes = row_ws_layout(ws, NULL, cap, sampler);
+    /* 64 more bytes: the block's start is rounded up to a cache line */
+    ws->block = pw_alloc((int64_t)bytes + 64, 1);
+    if (!ws->block)
         return PW_ERR_NOMEM;
-    }
+    char *aligned = (char *)ws->block + ((64 - (uintptr_t)ws->block % 64) % 64);
+    row_ws_layout(ws, aligned, cap, sampler);
     return PW_OK;
 }
 
 void pw_row_ws_free(pw_row_ws *ws)
 {
-    free(ws->st);
-    free(ws->p);
-    free(ws->q);
-    free(ws->x);
-    free(ws->rem);
-    free(ws->order);
-    free(ws->guide);
-    free(ws->seen);
-    free(ws->k64);
-    free(ws->t64);
+    free(ws->block);
     memset(ws, 0, sizeof *ws);
 }
 
@@ -76,7 +93,7 @@ void pw_row_ws_free(pw_row_ws *ws)
                              int64_t n, pw_row_ws *ws)                              \
     {                                                                               \
         T *a = (T *)row;                                                            \
-        T *k = (T *)ws->k64, *tmp = (T *)ws->t64;                                   \
+        T *k = (T *)ws->vals, *tmp = (T *)ws->vals_tmp;                             \
         for (int64_t i = 0; i < n; i++)                                             \
             k[i] = pw_key_##KEYT(a[i]);                                             \
         SORT(k, tmp, n);                                                            \
@@ -112,8 +129,8 @@ static pw_row_ops row_ops(pw_dtype dtype)
 /* Draws the targets for the next row from the strength st. */
 static pw_status draw_targets(pw_pcg64 *g, pw_sampler sampler, int64_t n, pw_row_ws *ws)
 {
-    const double *st = ws->st;
-    double *p = ws->p;
+    const double *st = ws->strength;
+    double *p = ws->weight;
     double mn = st[0];
     for (int64_t i = 1; i < n; i++)
         mn = st[i] < mn ? st[i] : mn;
@@ -124,9 +141,9 @@ static pw_status draw_targets(pw_pcg64 *g, pw_sampler sampler, int64_t n, pw_row
     if (!(total < INFINITY)) /* also catches NaN */
         return PW_ERR_OVERFLOW;
     if (sampler == PW_SAMPLER_FAST) {
-        pw_choice_fast(g, p, n, ws->order, ws);
+        pw_choice_fast(g, p, n, ws->order, &ws->fast);
     } else {
-        pw_choice_numpy(g, p, total, n, ws->order, ws);
+        pw_choice_numpy(g, p, total, n, ws->order, &ws->np);
     }
     return PW_OK;
 }
@@ -140,7 +157,7 @@ static pw_status rewire_pass(char *base, pw_dtype dtype, int64_t rows, int64_t c
     if (rows < 2)
         return PW_OK;
     for (int64_t i = 0; i < cols; i++)
-        ws->st[i] = 0.0;
+        ws->strength[i] = 0.0;
 
     const int tiled = cs != 1;
     const int64_t block = tiled ? PW_TILE_ROWS : rows;
@@ -156,7 +173,7 @@ static pw_status rewire_pass(char *base, pw_dtype dtype, int64_t rows, int64_t c
         for (int64_t k = 0; k < nr; k++) {
             char *row = rowbase + k * stride * (int64_t)es;
             if (r0 + k == 0) {
-                ops.accumulate(ws->st, row, cols);
+                ops.accumulate(ws->strength, row, cols);
                 continue;
             }
             if (opt->cancel && pw_cancel_requested(opt->cancel))
@@ -164,7 +181,7 @@ static pw_status rewire_pass(char *base, pw_dtype dtype, int64_t rows, int64_t c
             pw_status s = draw_targets(g, opt->sampler, cols, ws);
             if (s != PW_OK)
                 return s;
-            ops.place(row, ws->order, ws->st, cols, ws);
+            ops.place(row, ws->order, ws->strength, cols, ws);
         }
         if (tiled)
             pw_copy2d(base + r0 * rs * (int64_t)es, rs, cs, tile, cols, 1, nr, cols, es);
@@ -174,10 +191,18 @@ static pw_status rewire_pass(char *base, pw_dtype dtype, int64_t rows, int64_t c
 
 pw_status pw_rewire(const pw_tensor *t, const pw_options *opt, pw_seed *seed)
 {
-    int64_t rows, cols;
-    pw_status s = pw_check_tensor(t, 1, &rows, &cols);
-    if (s != PW_OK)
-        return s;
+    pw_view v;
+    const pw_status s = pw_view_init(&v, t, 1);
+    return s != PW_OK ? s : pw_rewire_view(&v, opt, seed);
+}
+
+pw_status pw_rewire_view(const pw_view *v, const pw_options *opt, pw_seed *seed)
+{
+    const pw_tensor *t = &v->tensor;
+    const int64_t rows = v->rows, cols = v->cols;
+    pw_status s;
+    if (!v->writable)
+        return PW_ERR_ARGUMENT;
     if ((opt->passes != 1 && opt->passes != 2) ||
         (opt->sampler != PW_SAMPLER_NUMPY && opt->sampler != PW_SAMPLER_FAST))
         return PW_ERR_ARGUMENT;
@@ -192,7 +217,7 @@ pw_status pw_rewire(const pw_tensor *t, const pw_options *opt, pw_seed *seed)
     char *scratch = pw_alloc(numel, es);
     char *tile = opt->passes == 2 ? pw_alloc(PW_TILE_ROWS * rows, es) : NULL;
     pw_row_ws ws;
-    s = pw_row_ws_init(&ws, longest);
+    s = pw_row_ws_init(&ws, longest, opt->sampler);
     if (!scratch || (opt->passes == 2 && !tile) || s != PW_OK) {
         free(scratch);
         free(tile);

@@ -20,6 +20,9 @@
 #include "internal.h"
 #include "ziggurat.h"
 
+/* Below this remaining mass (2**-900) a round takes the normalised path. */
+#define PW_TINY_MASS 1.1830521861667747e-271
+
 double pw_pairwise_sum(const double *a, int64_t n)
 {
     /* numpy's pairwise_sum (umath loops): blocks of 128 with 8 accumulators. */
@@ -51,10 +54,10 @@ double pw_pairwise_sum(const double *a, int64_t n)
  * then locate each draw with a guide table.  Used when the remaining mass is
  * so small (weights spanning ~270 decades) that the scaled comparisons of
  * pw_choice_numpy below could meet subnormal numbers. */
-static void round_normalised(pw_pcg64 *g, const double *c, int64_t m, pw_row_ws *ws,
+static void round_normalised(pw_pcg64 *g, const double *c, int64_t m, const pw_numpy_ws *ws,
                              pw_idx *order, int64_t *found)
 {
-    double *q = ws->p; /* the caller's w is no longer needed: pr holds p */
+    double *q = ws->quantile;
     pw_idx *guide = ws->guide;
     const double total = c[m - 1];
     for (int64_t k = 0; k < m; k++)
@@ -86,11 +89,11 @@ static void round_normalised(pw_pcg64 *g, const double *c, int64_t m, pw_row_ws 
 /* Random words generated per block of draws. */
 #define PW_DRAW_BLOCK 256
 
-void pw_choice_numpy(pw_pcg64 *g, const double *w, double wtotal, int64_t n, pw_idx *order, pw_row_ws *ws)
+void pw_choice_numpy(pw_pcg64 *g, const double *w, double wtotal, int64_t n, pw_idx *order, const pw_numpy_ws *ws)
 {
-    pw_idx *rem = ws->rem, *guide = ws->guide;
-    double *c = ws->q;  /* cumulative sums over the remaining columns */
-    double *pr = ws->x; /* p of the remaining columns, compacted like rem */
+    pw_idx *rem = ws->remaining, *guide = ws->guide;
+    double *c = ws->cdf;
+    double *pr = ws->prob;
     unsigned char *seen = ws->seen;
     int64_t found = 0, m = n;
 
@@ -111,7 +114,7 @@ void pw_choice_numpy(pw_pcg64 *g, const double *w, double wtotal, int64_t n, pw_
             c[k] = acc;
         }
         const double total = acc;
-        if (!(total >= 0x1p-900)) {
+        if (!(total >= PW_TINY_MASS)) {
             round_normalised(g, c, m, ws, order, &found);
         } else {
             /* numpy compares each draw x with q = fl(c / total).  Without
@@ -121,7 +124,7 @@ void pw_choice_numpy(pw_pcg64 *g, const double *w, double wtotal, int64_t n, pw_
              * between is the division done.  Bucket b of the guide holds the
              * first cdf entry above b*total/m shrunk by 2^-46, a lower bound
              * of the answer for every x with floor(x*m) = b. */
-            const int64_t nb = PW_GUIDE_PER_COLUMN * m;
+            const int64_t nb = m;
             const double dm = (double)nb;
             /* guide[b] = #{k : bucket(k) <= b}, bucket(k) = floor(c[k] * inv) + 1;
              * inv is inflated by 2^-45 so that a counted k has c[k] below
@@ -130,7 +133,7 @@ void pw_choice_numpy(pw_pcg64 *g, const double *w, double wtotal, int64_t n, pw_
              * 1 + the last k in a bucket <= b: store k + 1 at each k's bucket
              * (later k overwrite), then a running maximum.  No branches and
              * no read-modify-write chains. */
-            const double inv = dm / total * (1.0 + 0x1p-45);
+            const double inv = dm / total * (1.0 + PW_2POW_M45);
             for (int64_t b = 0; b <= nb; b++)
                 guide[b] = 0;
             for (int64_t k = 0; k < m; k++) {
@@ -150,13 +153,13 @@ void pw_choice_numpy(pw_pcg64 *g, const double *w, double wtotal, int64_t n, pw_
             for (int64_t d = 0; d < m; d++) {
                 if (d % PW_DRAW_BLOCK == 0)
                     pw_pcg64_fill64(g, m - d < PW_DRAW_BLOCK ? m - d : PW_DRAW_BLOCK, words);
-                const double xv = (double)(words[d % PW_DRAW_BLOCK] >> 11) * (1.0 / 9007199254740992.0);
+                const double xv = pw_u53_double(words[d % PW_DRAW_BLOCK]);
                 int64_t b = (int64_t)(xv * dm);
                 if (b >= nb)
                     b = nb - 1;
                 int64_t j = guide[b];
                 const double y = xv * total;
-                const double hi = y * (1.0 + 0x1p-49), lo = y * (1.0 - 0x1p-49);
+                const double hi = y * (1.0 + PW_2POW_M49), lo = y * (1.0 - PW_2POW_M49);
                 /* Two branchless steps past entries surely <= x (c[m-1] = total
                  * > lo, so j stays in range), then a loop that rarely runs. */
                 j += c[j] < lo;
@@ -197,7 +200,7 @@ static inline uint64_t draw64(pw_draws *d)
     return d->pos < d->len ? d->buf[d->pos++] : pw_pcg64_next64(d->g);
 }
 
-static inline double draw_double(pw_draws *d) { return (double)(draw64(d) >> 11) * 0x1p-53; }
+static inline double draw_double(pw_draws *d) { return pw_u53_double(draw64(d)); }
 
 /* The strips' edges and the tail: about 1 draw in 90. */
 static double exponential_slow(pw_draws *g, int i, double x)
@@ -211,7 +214,7 @@ static double exponential_slow(pw_draws *g, int i, double x)
         /* rejected: start over */
         const uint64_t r = draw64(g);
         i = (int)(r & 0xFF);
-        x = (double)(r >> 11) * 0x1p-53 * pw_zig_x[i];
+        x = pw_u53_double(r) * pw_zig_x[i];
         if (x < pw_zig_x[i + 1])
             return x;
     }
@@ -224,7 +227,7 @@ static inline double standard_exponential(pw_draws *g)
 {
     const uint64_t r = draw64(g);
     const int i = (int)(r & 0xFF);
-    const double x = (double)(r >> 11) * 0x1p-53 * pw_zig_x[i];
+    const double x = pw_u53_double(r) * pw_zig_x[i];
     if (x < pw_zig_x[i + 1])
         return x;
     return exponential_slow(g, i, x);
@@ -234,14 +237,14 @@ static inline double standard_exponential(pw_draws *g)
  * by a radix sort of their full keys instead of insertion. */
 #define PW_RUN_INSERTION_MAX 16
 
-void pw_choice_fast(pw_pcg64 *g, const double *w, int64_t n, pw_idx *order, pw_row_ws *ws)
+void pw_choice_fast(pw_pcg64 *g, const double *w, int64_t n, pw_idx *order, const pw_fast_ws *ws)
 {
-    double *full = ws->q; /* full key of each column */
-    uint64_t *keys = ws->k64;
+    double *full = ws->key;
+    uint64_t *keys = ws->sortword;
     /* Every key takes at least one word, so n words filled ahead are all
      * used and the stream is the same as drawing one at a time. */
-    pw_pcg64_fill64(g, n, ws->t64);
-    pw_draws src = {ws->t64, 0, n, g};
+    pw_pcg64_fill64(g, n, ws->words);
+    pw_draws src = {ws->words, 0, n, g};
     for (int64_t i = 0; i < n; i++)
         full[i] = standard_exponential(&src);
     double dmax = 0.0;
@@ -268,7 +271,7 @@ void pw_choice_fast(pw_pcg64 *g, const double *w, int64_t n, pw_idx *order, pw_r
         const uint64_t pre = bits < base ? 0 : (bits - base) >> shift;
         keys[i] = (pre << 32) | (uint64_t)(pw_idx)i;
     }
-    pw_sort_by_prefix(keys, ws->t64, n);
+    pw_sort_by_prefix(keys, ws->sort_tmp, n);
 
     int64_t run = 0; /* start of the current run of equal prefixes */
     order[0] = (pw_idx)keys[0];
@@ -280,7 +283,7 @@ void pw_choice_fast(pw_pcg64 *g, const double *w, int64_t n, pw_idx *order, pw_r
         /* order[run..k) share a prefix, in column order (the sort is stable) */
         const int64_t len = k - run;
         if (len > PW_RUN_INSERTION_MAX) {
-            pw_sort_idx_by_key(order + run, ws->rem, kb, len);
+            pw_sort_idx_by_key(order + run, ws->run_tmp, kb, len);
         } else if (len > 1) {
             for (int64_t a = run + 1; a < k; a++) {
                 const pw_idx v = order[a];

@@ -34,10 +34,16 @@ static void mean_var(const double *a, int64_t n, double *mean, double *var)
 
 pw_status pw_strength_sums(const pw_tensor *t, double *row_sums, double *col_sums, pw_stats *out)
 {
-    int64_t rows, cols;
-    pw_status s = pw_check_tensor(t, 0, &rows, &cols);
-    if (s != PW_OK)
-        return s;
+    pw_view v;
+    const pw_status s = pw_view_init(&v, t, 0);
+    return s != PW_OK ? s : pw_strength_sums_view(&v, row_sums, col_sums, out);
+}
+
+pw_status pw_strength_sums_view(const pw_view *v, double *row_sums, double *col_sums, pw_stats *out)
+{
+    const pw_tensor *t = &v->tensor;
+    const int64_t rows = v->rows, cols = v->cols;
+    pw_status s = PW_OK;
     out->rows = rows;
     out->cols = cols;
     if (rows == 0 || cols == 0) {
