@@ -11,6 +11,8 @@
  *  - sizes that overflow are refused before memory is touched (data = NULL).
  *
  * usage: kernel_fuzz [cases] [seed]
+ *        kernel_fuzz digest [threads]   one hash of a fixed case list's results
+ *        kernel_fuzz variants           the SIMD variants this CPU runs
  */
 #include <math.h>
 #include <stdint.h>
@@ -477,8 +479,8 @@ static int digest(int threads)
 #else
     const char *u128 = "native";
 #endif
-    printf("kernel_fuzz digest %016llx (%lld elements rewired, threads=%d, uint128=%s)\n", (unsigned long long)h,
-           (long long)total, threads, u128);
+    printf("kernel_fuzz digest %016llx (%lld elements rewired, threads=%d, uint128=%s, simd=%s)\n",
+           (unsigned long long)h, (long long)total, threads, u128, pw_simd_selected());
     return 0;
 }
 
@@ -486,6 +488,11 @@ int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "digest") == 0)
         return digest(argc > 2 ? atoi(argv[2]) : 1);
+    if (argc > 1 && strcmp(argv[1], "variants") == 0) { /* the SIMD variants this CPU runs */
+        for (const char *const *v = pw_simd_variants(); *v; v++)
+            printf("%s\n", *v);
+        return 0;
+    }
     int cases = argc > 1 ? atoi(argv[1]) : 3000;
     rng_state = argc > 2 ? strtoull(argv[2], NULL, 10) : 20260701;
     for (int i = 0; i < cases; i++)

@@ -6,7 +6,8 @@ hundreds of decades) and prints one hash of all results and final stream
 states.  Builds that must agree bit for bit are compiled here with the C
 compiler and compared: the default, emulated 128-bit PCG64
 (-DPW_EMULATE_UINT128), a scalar build (-DPW_NO_SIMD, no auto-vectorisation),
-and a native build with floating-point contraction allowed (FMA).  Skipped
+and a native build with floating-point contraction allowed (FMA); and every
+runtime SIMD variant the CPU runs (PAREWIRE_SIMD=<name>).  Skipped
 when no C compiler is available; about 20 s.
 """
 
@@ -40,9 +41,10 @@ def build(name: str, flags: list, tmp: pathlib.Path) -> pathlib.Path:
     return exe
 
 
-def digest(exe: pathlib.Path, *args: str) -> re.Match:
-    out = subprocess.run([str(exe), "digest", *args], check=True, capture_output=True, text=True, timeout=300)
-    m = re.search(r"digest ([0-9a-f]{16}) \((\d+) elements rewired, threads=(\d+), uint128=(\w+)\)", out.stdout)
+def digest(exe: pathlib.Path, *args: str, env: dict | None = None) -> re.Match:
+    out = subprocess.run([str(exe), "digest", *args], check=True, capture_output=True, text=True, timeout=300,
+                         env=None if env is None else {**os.environ, **env})
+    m = re.search(r"digest ([0-9a-f]{16}) \((\d+) elements rewired, threads=(\d+), uint128=(\w+), simd=(\w+)\)", out.stdout)
     assert m, out.stdout
     return m
 
@@ -66,6 +68,17 @@ def test_every_build_gives_the_default_bits(builds):
     assert int(want.group(2)) > 10_000_000  # the cases ran
     for name, exe in builds.items():
         assert digest(exe).group(1) == want.group(1), name
+
+
+def test_every_simd_variant_gives_the_default_bits(builds):
+    exe = builds["default"]
+    names = subprocess.run([str(exe), "variants"], check=True, capture_output=True, text=True).stdout.split()
+    assert names[0] == "portable"
+    want = digest(exe).group(1)
+    for name in names:
+        got = digest(exe, env={"PAREWIRE_SIMD": name})
+        assert got.group(5) == name  # the variant was really used
+        assert got.group(1) == want, name
 
 
 def test_emulated_build_really_emulates(builds):

@@ -19,6 +19,18 @@
 typedef uint32_t pw_idx;
 #define PW_IDX_MAX UINT32_MAX
 
+#include "simd.h"
+
+/* a * b rounded on its own, for the few products that feed an addition:
+ * a compiler allowed to contract (-ffp-contract=fast with FMA) cannot fuse
+ * it into a * b + c with one rounding, which would change results.  Only
+ * used off the hot paths. */
+static inline double pw_product(double a, double b)
+{
+    volatile double p = a * b;
+    return p;
+}
+
 /* ---- element formats: values are moved as raw bits, read as double ---- */
 
 static inline double pw_f16_to_double(uint16_t h)
@@ -85,12 +97,18 @@ typedef struct {
 
 /* The fast sampler's buffers. */
 typedef struct {
+    double *exps;       /* E_i ~ Exp(1), one per column */
     double *key;        /* E / P of each column */
     uint64_t *words;    /* random words filled ahead for the exponentials */
     uint64_t *sortword; /* key prefix << 32 | column */
     uint64_t *sort_tmp; /* radix scratch for sortword */
     pw_idx *run_tmp;    /* scratch for ordering a long run of equal prefixes */
 } pw_fast_ws;
+
+/* Smallest and largest column strength. */
+typedef struct {
+    double min, max;
+} pw_range;
 
 typedef struct {
     int64_t cap;
@@ -106,6 +124,21 @@ typedef struct {
 
 pw_status pw_row_ws_init(pw_row_ws *ws, int64_t cap, pw_sampler sampler);
 void pw_row_ws_free(pw_row_ws *ws);
+
+/* Per element format (rewire.c):
+ *  - prepare: the strength-independent half of a row -- its values as
+ *    order-preserving keys, sorted (tmp: scratch of the same size);
+ *  - accumulate: the first row of a pass sets st (and copies the row to out);
+ *  - place: deals the sorted values to the target columns, adding each
+ *    into st and returning the smallest and largest strength (every column
+ *    is touched once, so the next row needs no extra pass over st). */
+typedef struct {
+    void (*prepare)(void *sorted, void *tmp, const void *row, int64_t n);
+    void (*accumulate)(void *out, double *st, const void *row, int64_t n, pw_range *range);
+    void (*place)(void *row, const void *sorted, const pw_idx *targets, double *st, int64_t n, pw_range *range);
+} pw_row_ops;
+
+pw_row_ops pw_row_ops_for(pw_dtype dtype);
 
 /* ---- sorting (sort.c) ---- */
 void pw_sort_u16(uint16_t *a, uint16_t *tmp, int64_t n);
@@ -126,8 +159,17 @@ double pw_pairwise_sum(const double *a, int64_t n);
  * probabilities p = w / total, as numpy's P / sum(P).  Writes the n columns
  * in draw order. */
 void pw_choice_numpy(pw_pcg64 *g, const double *w, double total, int64_t n, pw_idx *order, const pw_numpy_ws *ws);
-/* w: positive weights (any scale).  Same distribution, one key sort. */
-void pw_choice_fast(pw_pcg64 *g, const double *w, int64_t n, pw_idx *order, const pw_fast_ws *ws);
+/* Fast sampler (fast.c).  n exponentials drawn from g into e; returns the
+ * largest.  words: scratch for n random words. */
+double pw_exponentials(pw_pcg64 *g, int64_t n, double *e, uint64_t *words);
+/* Targets for weights P_i = (st_i + |mn|) + 1 (mn = min st) from the
+ * exponentials e (largest emax): ascending E_i / P_i, ties by column. */
+void pw_choice_fast(const double *e, double emax, const double *st, double mn, int64_t n, pw_idx *order,
+                    const pw_fast_ws *ws, const pw_simd_ops *simd);
+/* Its two steps: the keys and their sort words, then their order. */
+void pw_fast_keys(const double *e, double emax, const double *st, double mn, int64_t n, const pw_fast_ws *ws,
+                  const pw_simd_ops *simd);
+void pw_fast_order(int64_t n, pw_idx *order, const pw_fast_ws *ws, const pw_simd_ops *simd);
 
 /* ---- layout (layout.c) ---- */
 /* malloc of count elements of size bytes; NULL when count <= 0 or the byte

@@ -124,4 +124,15 @@ pw_status pw_strength_stats(const pw_tensor *t, pw_stats *out);
 pw_status pw_strength_sums(const pw_tensor *t, double *row_sums, double *col_sums, pw_stats *out);
 pw_status pw_strength_sums_view(const pw_view *v, double *row_sums, double *col_sums, pw_stats *out);
 
+/* SIMD variants of the hot loops, chosen at run time; every variant gives
+ * the same bits.  pw_simd_variants: the names this build and CPU can run,
+ * "portable" first, the best last, NULL-terminated.  pw_simd_select: use
+ * `name` from now on in this process (NULL: the automatic choice -- the
+ * PAREWIRE_SIMD environment variable if it names one, else the best);
+ * PW_ERR_ARGUMENT if the name is unknown or the CPU cannot run it.
+ * pw_simd_selected: the variant kernel calls use now. */
+const char *const *pw_simd_variants(void);
+pw_status pw_simd_select(const char *name);
+const char *pw_simd_selected(void);
+
 #endif

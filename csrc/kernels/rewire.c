@@ -16,6 +16,7 @@
  * whole row.  The driver works on a scratch copy of the tensor and writes
  * it back only when every pass has succeeded: all or nothing.
  */
+#include <float.h>
 #include <stdlib.h>
 
 #include "internal.h"
@@ -49,6 +50,7 @@ static size_t row_ws_layout(pw_row_ws *ws, char *block, int64_t n, pw_sampler sa
         ws->np.guide = carve(block, &used, n + 1, sizeof(pw_idx));
         ws->np.seen = carve(block, &used, n, 1);
     } else {
+        ws->fast.exps = carve(block, &used, n, sizeof(double));
         ws->fast.key = carve(block, &used, n, sizeof(double));
         ws->fast.words = carve(block, &used, n, sizeof(uint64_t));
         ws->fast.sortword = carve(block, &used, n, sizeof(uint64_t));
@@ -80,84 +82,127 @@ void pw_row_ws_free(pw_row_ws *ws)
     memset(ws, 0, sizeof *ws);
 }
 
-/* Per element format: add a row into st; sort a row and deal its values to
- * the target columns, adding them into st on the way. */
-#define PW_ROW_OPS(NAME, T, KEYT, TO_DOUBLE, SORT)                                  \
-    static void NAME##_accumulate(double *st, const void *row, int64_t n)           \
+/* The row operations of each element format (see pw_row_ops). */
+#define PW_ROW_OPS(NAME, T, TO_DOUBLE, SORT)                                        \
+    static void NAME##_prepare(void *sorted, void *tmp, const void *row, int64_t n) \
     {                                                                               \
         const T *a = (const T *)row;                                                \
+        T *k = (T *)sorted;                                                         \
         for (int64_t i = 0; i < n; i++)                                             \
-            st[i] += TO_DOUBLE(a[i]);                                               \
+            k[i] = pw_key_##T(a[i]);                                                \
+        SORT(k, (T *)tmp, n);                                                       \
     }                                                                               \
-    static void NAME##_place(void *row, const pw_idx *targets, double *st,          \
-                             int64_t n, pw_row_ws *ws)                              \
+    static void NAME##_accumulate(void *out, double *st, const void *row, int64_t n, \
+                                  pw_range *range)                                  \
+    {                                                                               \
+        const T *a = (const T *)row;                                                \
+        double mn = INFINITY, mx = -INFINITY;                                       \
+        for (int64_t i = 0; i < n; i++) {                                           \
+            const double v = 0.0 + TO_DOUBLE(a[i]); /* as st = 0; st += row */     \
+            st[i] = v;                                                              \
+            mn = v < mn ? v : mn;                                                   \
+            mx = v > mx ? v : mx;                                                   \
+        }                                                                           \
+        if (out != row)                                                             \
+            memcpy(out, row, (size_t)n * sizeof(T));                                \
+        range->min = mn;                                                            \
+        range->max = mx;                                                            \
+    }                                                                               \
+    static void NAME##_place(void *row, const void *sorted, const pw_idx *targets,  \
+                             double *st, int64_t n, pw_range *range)                \
     {                                                                               \
         T *a = (T *)row;                                                            \
-        T *k = (T *)ws->vals, *tmp = (T *)ws->vals_tmp;                             \
-        for (int64_t i = 0; i < n; i++)                                             \
-            k[i] = pw_key_##KEYT(a[i]);                                             \
-        SORT(k, tmp, n);                                                            \
-        for (int64_t j = 0; j < n; j++) {                                           \
-            const T v = pw_unkey_##KEYT(k[j]);                                      \
-            a[targets[j]] = v;                                                      \
-            st[targets[j]] += TO_DOUBLE(v);                                         \
+        const T *k = (const T *)sorted;                                             \
+        double mn0 = INFINITY, mn1 = INFINITY, mx0 = -INFINITY, mx1 = -INFINITY;    \
+        int64_t j = 0;                                                              \
+        for (; j + 2 <= n; j += 2) { /* two chains of min / max */                  \
+            const T v0 = pw_unkey_##T(k[j]), v1 = pw_unkey_##T(k[j + 1]);           \
+            const pw_idx c0 = targets[j], c1 = targets[j + 1];                      \
+            a[c0] = v0;                                                             \
+            a[c1] = v1;                                                             \
+            const double s0 = st[c0] + TO_DOUBLE(v0);                               \
+            const double s1 = st[c1] + TO_DOUBLE(v1);                               \
+            st[c0] = s0;                                                            \
+            st[c1] = s1;                                                            \
+            mn0 = s0 < mn0 ? s0 : mn0;                                              \
+            mn1 = s1 < mn1 ? s1 : mn1;                                              \
+            mx0 = s0 > mx0 ? s0 : mx0;                                              \
+            mx1 = s1 > mx1 ? s1 : mx1;                                              \
         }                                                                           \
+        for (; j < n; j++) {                                                        \
+            const T v = pw_unkey_##T(k[j]);                                         \
+            const pw_idx c = targets[j];                                            \
+            a[c] = v;                                                               \
+            const double s = st[c] + TO_DOUBLE(v);                                  \
+            st[c] = s;                                                              \
+            mn0 = s < mn0 ? s : mn0;                                                \
+            mx0 = s > mx0 ? s : mx0;                                                \
+        }                                                                           \
+        range->min = mn1 < mn0 ? mn1 : mn0;                                         \
+        range->max = mx1 > mx0 ? mx1 : mx0;                                         \
     }
 
-PW_ROW_OPS(f32, uint32_t, uint32_t, pw_f32_to_double, pw_sort_u32)
-PW_ROW_OPS(f64, uint64_t, uint64_t, pw_f64_to_double, pw_sort_u64)
-PW_ROW_OPS(f16, uint16_t, uint16_t, pw_f16_to_double, pw_sort_u16)
-PW_ROW_OPS(bf16, uint16_t, uint16_t, pw_bf16_to_double, pw_sort_u16)
+PW_ROW_OPS(f32, uint32_t, pw_f32_to_double, pw_sort_u32)
+PW_ROW_OPS(f64, uint64_t, pw_f64_to_double, pw_sort_u64)
+PW_ROW_OPS(f16, uint16_t, pw_f16_to_double, pw_sort_u16)
+PW_ROW_OPS(bf16, uint16_t, pw_bf16_to_double, pw_sort_u16)
 
-typedef struct {
-    void (*accumulate)(double *st, const void *row, int64_t n);
-    void (*place)(void *row, const pw_idx *targets, double *st, int64_t n, pw_row_ws *ws);
-} pw_row_ops;
-
-static pw_row_ops row_ops(pw_dtype dtype)
+pw_row_ops pw_row_ops_for(pw_dtype dtype)
 {
-    pw_row_ops ops = {f32_accumulate, f32_place};
+    pw_row_ops ops = {f32_prepare, f32_accumulate, f32_place};
     switch (dtype) {
     case PW_FLOAT32: break;
-    case PW_FLOAT64: ops.accumulate = f64_accumulate; ops.place = f64_place; break;
-    case PW_FLOAT16: ops.accumulate = f16_accumulate; ops.place = f16_place; break;
-    case PW_BFLOAT16: ops.accumulate = bf16_accumulate; ops.place = bf16_place; break;
+    case PW_FLOAT64: ops.prepare = f64_prepare; ops.accumulate = f64_accumulate; ops.place = f64_place; break;
+    case PW_FLOAT16: ops.prepare = f16_prepare; ops.accumulate = f16_accumulate; ops.place = f16_place; break;
+    case PW_BFLOAT16: ops.prepare = bf16_prepare; ops.accumulate = bf16_accumulate; ops.place = bf16_place; break;
     }
     return ops;
 }
 
+/* The weights P = (st + |min st|) + 1 of the next row sum to a finite
+ * total (the reference would divide by inf otherwise).  The total is only
+ * computed when the largest P times n could come near overflow. */
+static int weights_finite(const double *st, pw_range range, int64_t n, double *weight)
+{
+    const double shift = fabs(range.min);
+    if ((range.max + shift) + 1.0 <= DBL_MAX / 4.0 / (double)n)
+        return 1; /* every partial sum stays below DBL_MAX / 2 */
+    for (int64_t i = 0; i < n; i++)
+        weight[i] = (st[i] + shift) + 1.0;
+    return pw_pairwise_sum(weight, n) < INFINITY; /* also catches NaN */
+}
+
 /* Draws the targets for the next row from the strength st. */
-static pw_status draw_targets(pw_pcg64 *g, pw_sampler sampler, int64_t n, pw_row_ws *ws)
+static pw_status draw_targets(pw_pcg64 *g, pw_sampler sampler, int64_t n, const double *exps, double emax,
+                              pw_range range, pw_row_ws *ws, const pw_simd_ops *simd)
 {
     const double *st = ws->strength;
+    if (sampler == PW_SAMPLER_FAST) {
+        if (!weights_finite(st, range, n, ws->weight))
+            return PW_ERR_OVERFLOW;
+        pw_choice_fast(exps, emax, st, range.min, n, ws->order, &ws->fast, simd);
+        return PW_OK;
+    }
     double *p = ws->weight;
-    double mn = st[0];
-    for (int64_t i = 1; i < n; i++)
-        mn = st[i] < mn ? st[i] : mn;
-    const double shift = fabs(mn);
+    const double shift = fabs(range.min);
     for (int64_t i = 0; i < n; i++)
         p[i] = (st[i] + shift) + 1.0; /* two roundings, as the reference writes it */
     const double total = pw_pairwise_sum(p, n);
     if (!(total < INFINITY)) /* also catches NaN */
         return PW_ERR_OVERFLOW;
-    if (sampler == PW_SAMPLER_FAST) {
-        pw_choice_fast(g, p, n, ws->order, &ws->fast);
-    } else {
-        pw_choice_numpy(g, p, total, n, ws->order, &ws->np);
-    }
+    pw_choice_numpy(g, p, total, n, ws->order, &ws->np);
     return PW_OK;
 }
 
 static pw_status rewire_pass(char *base, pw_dtype dtype, int64_t rows, int64_t cols, int64_t rs,
                              int64_t cs, pw_pcg64 *g, const pw_options *opt, pw_row_ws *ws,
-                             char *tile)
+                             char *tile, const pw_simd_ops *simd)
 {
     const size_t es = pw_dtype_size(dtype);
-    const pw_row_ops ops = row_ops(dtype);
+    const pw_row_ops ops = pw_row_ops_for(dtype);
     if (rows < 2)
         return PW_OK;
-    for (int64_t i = 0; i < cols; i++)
-        ws->strength[i] = 0.0;
+    pw_range range = {0.0, 0.0};
 
     const int tiled = cs != 1;
     const int64_t block = tiled ? PW_TILE_ROWS : rows;
@@ -173,15 +218,19 @@ static pw_status rewire_pass(char *base, pw_dtype dtype, int64_t rows, int64_t c
         for (int64_t k = 0; k < nr; k++) {
             char *row = rowbase + k * stride * (int64_t)es;
             if (r0 + k == 0) {
-                ops.accumulate(ws->strength, row, cols);
+                ops.accumulate(row, ws->strength, row, cols, &range);
                 continue;
             }
             if (opt->cancel && pw_cancel_requested(opt->cancel))
                 return PW_ERR_CANCELLED;
-            pw_status s = draw_targets(g, opt->sampler, cols, ws);
+            ops.prepare(ws->vals, ws->vals_tmp, row, cols);
+            double emax = 0.0;
+            if (opt->sampler == PW_SAMPLER_FAST)
+                emax = pw_exponentials(g, cols, ws->fast.exps, ws->fast.words);
+            pw_status s = draw_targets(g, opt->sampler, cols, ws->fast.exps, emax, range, ws, simd);
             if (s != PW_OK)
                 return s;
-            ops.place(row, ws->order, ws->strength, cols, ws);
+            ops.place(row, ws->vals, ws->order, ws->strength, cols, &range);
         }
         if (tiled)
             pw_copy2d(base + r0 * rs * (int64_t)es, rs, cs, tile, cols, 1, nr, cols, es);
@@ -231,13 +280,14 @@ pw_status pw_rewire_view(const pw_view *v, const pw_options *opt, pw_seed *seed)
         s = PW_ERR_NONFINITE;
         goto done;
     }
+    const pw_simd_ops *simd = pw_simd_current(); /* one variant for the whole call */
     pw_pcg64 g;
     pw_pcg64_set(&g, seed->state_hi, seed->state_lo, seed->inc_hi, seed->inc_lo);
-    s = rewire_pass(scratch, t->dtype, rows, cols, cols, 1, &g, opt, &ws, tile);
+    s = rewire_pass(scratch, t->dtype, rows, cols, cols, 1, &g, opt, &ws, tile, simd);
     if (s == PW_OK && opt->passes == 2) {
         if (opt->reseed_each_pass)
             pw_pcg64_set(&g, seed->state_hi, seed->state_lo, seed->inc_hi, seed->inc_lo);
-        s = rewire_pass(scratch, t->dtype, cols, rows, 1, cols, &g, opt, &ws, tile);
+        s = rewire_pass(scratch, t->dtype, cols, rows, 1, cols, &g, opt, &ws, tile, simd);
     }
     if (s == PW_OK) {
         pw_scatter(t, scratch);

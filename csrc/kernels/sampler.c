@@ -12,13 +12,10 @@
  *    searchsorted(side='right') into a short forward scan.  The scan still
  *    compares against the exact normalised cdf, so the result is numpy's.
  *
- * pw_choice_fast draws the same distribution with exponential keys
- * E_i / w_i (Efraimidis–Spirakis): ascending key order is a successive
- * sample without replacement.  One pass of draws (a ziggurat, no log in the
- * common case) and one radix sort on a short prefix of the keys.
+ * The fast sampler (fast.c) draws the same distribution with exponential
+ * keys.
  */
 #include "internal.h"
-#include "ziggurat.h"
 
 /* Below this remaining mass (2**-900) a round takes the normalised path. */
 #define PW_TINY_MASS 1.1830521861667747e-271
@@ -184,120 +181,5 @@ void pw_choice_numpy(pw_pcg64 *g, const double *w, double wtotal, int64_t n, pw_
             kept += !seen[j];
         }
         m = kept;
-    }
-}
-
-/* Random words taken in stream order from a block filled ahead, then from
- * the generator itself. */
-typedef struct {
-    const uint64_t *buf;
-    int64_t pos, len;
-    pw_pcg64 *g;
-} pw_draws;
-
-static inline uint64_t draw64(pw_draws *d)
-{
-    return d->pos < d->len ? d->buf[d->pos++] : pw_pcg64_next64(d->g);
-}
-
-static inline double draw_double(pw_draws *d) { return pw_u53_double(draw64(d)); }
-
-/* The strips' edges and the tail: about 1 draw in 90. */
-static double exponential_slow(pw_draws *g, int i, double x)
-{
-    for (;;) {
-        if (i == 0) /* the tail beyond r: memoryless, so r + Exp(1) */
-            return PW_ZIG_R - log(1.0 - draw_double(g));
-        const double y = pw_zig_f[i] + draw_double(g) * (pw_zig_f[i + 1] - pw_zig_f[i]);
-        if (y < exp(-x))
-            return x;
-        /* rejected: start over */
-        const uint64_t r = draw64(g);
-        i = (int)(r & 0xFF);
-        x = pw_u53_double(r) * pw_zig_x[i];
-        if (x < pw_zig_x[i + 1])
-            return x;
-    }
-}
-
-/* Exp(1) by the ziggurat method (Marsaglia and Tsang 2000): one 64-bit draw
- * and one multiply in ~99% of calls.  The low 8 bits pick the strip, the top
- * 53 bits the position in it. */
-static inline double standard_exponential(pw_draws *g)
-{
-    const uint64_t r = draw64(g);
-    const int i = (int)(r & 0xFF);
-    const double x = pw_u53_double(r) * pw_zig_x[i];
-    if (x < pw_zig_x[i + 1])
-        return x;
-    return exponential_slow(g, i, x);
-}
-
-/* Runs longer than this, of keys whose sort prefixes are equal, are settled
- * by a radix sort of their full keys instead of insertion. */
-#define PW_RUN_INSERTION_MAX 16
-
-void pw_choice_fast(pw_pcg64 *g, const double *w, int64_t n, pw_idx *order, const pw_fast_ws *ws)
-{
-    double *full = ws->key;
-    uint64_t *keys = ws->sortword;
-    /* Every key takes at least one word, so n words filled ahead are all
-     * used and the stream is the same as drawing one at a time. */
-    pw_pcg64_fill64(g, n, ws->words);
-    pw_draws src = {ws->words, 0, n, g};
-    for (int64_t i = 0; i < n; i++)
-        full[i] = standard_exponential(&src);
-    double dmax = 0.0;
-    for (int64_t i = 0; i < n; i++) { /* a separate loop so the divisions vectorise */
-        const double key = full[i] / w[i];
-        full[i] = key;
-        dmax = key > dmax ? key : dmax;
-    }
-    uint64_t kmax;
-    memcpy(&kmax, &dmax, 8);
-    /* Non-negative doubles order like their bit patterns.  Sort on a short
-     * prefix -- 6 bits of octave below the largest key's, then mantissa bits;
-     * keys 63 octaves below the largest share prefix 0 -- with the column in
-     * the low 32 bits, then settle runs of equal prefixes by the full key, so
-     * column order breaks a tie only between equal 64-bit keys. */
-    const int pbits = pw_prefix_bits(n);
-    const uint64_t top = kmax >> 52;
-    const uint64_t base = top >= 63 ? (top - 63) << 52 : 0;
-    const int shift = 58 - pbits; /* (kmax - base) < 64 << 52 = 2**58 */
-    const uint64_t *kb = (const uint64_t *)(const void *)full;
-    for (int64_t i = 0; i < n; i++) {
-        uint64_t bits;
-        memcpy(&bits, &full[i], 8);
-        const uint64_t pre = bits < base ? 0 : (bits - base) >> shift;
-        keys[i] = (pre << 32) | (uint64_t)(pw_idx)i;
-    }
-    pw_sort_by_prefix(keys, ws->sort_tmp, n);
-
-    int64_t run = 0; /* start of the current run of equal prefixes */
-    order[0] = (pw_idx)keys[0];
-    for (int64_t k = 1; k <= n; k++) {
-        if (k < n && ((keys[k] ^ keys[k - 1]) >> 32) == 0) {
-            order[k] = (pw_idx)keys[k];
-            continue;
-        }
-        /* order[run..k) share a prefix, in column order (the sort is stable) */
-        const int64_t len = k - run;
-        if (len > PW_RUN_INSERTION_MAX) {
-            pw_sort_idx_by_key(order + run, ws->run_tmp, kb, len);
-        } else if (len > 1) {
-            for (int64_t a = run + 1; a < k; a++) {
-                const pw_idx v = order[a];
-                const double vk = full[v];
-                int64_t b = a;
-                while (b > run && full[order[b - 1]] > vk) {
-                    order[b] = order[b - 1];
-                    b--;
-                }
-                order[b] = v;
-            }
-        }
-        if (k < n)
-            order[k] = (pw_idx)keys[k];
-        run = k;
     }
 }

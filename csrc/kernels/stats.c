@@ -12,7 +12,7 @@ static void mean_var(const double *a, int64_t n, double *mean, double *var)
     const double m = n > 0 ? s / (double)n : NAN;
     double ss = 0.0;
     for (int64_t i = 0; i < n; i++)
-        ss += (a[i] - m) * (a[i] - m);
+        ss += pw_product(a[i] - m, a[i] - m);
     *mean = m;
     *var = n > 1 ? ss / (double)(n - 1) : NAN;
 }

@@ -1,0 +1,36 @@
+/* Runtime CPU dispatch of the few hot loops.
+ *
+ * Each loop is compiled several times from one source (simd_loops.h): for
+ * the build's baseline ("portable") and, with gcc or clang on x86-64, for
+ * AVX2 and AVX-512 through __attribute__((target)), so setup.py needs no
+ * per-file flags and a wheel still runs on any x86-64.  The variants only
+ * widen vectors: the arithmetic of every element is the same (no FMA, no
+ * reassociation), so every variant gives the same bits.  A kernel call
+ * reads the selected variant once and uses it throughout.
+ */
+#ifndef PAREWIRE_SIMD_H
+#define PAREWIRE_SIMD_H
+
+/* Included by internal.h, after pw_idx. */
+
+#if !defined(PW_NO_SIMD) && (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
+#define PW_DISPATCH 1
+#endif
+
+typedef struct {
+    const char *name;
+    /* the fast sampler's keys: key_i = e_i / ((st_i + shift) + 1) and the
+     * sort word (prefix << 32 | i), prefix = (bits - base) >> sh, or 0 for
+     * keys below `below` (the double whose bits are base) */
+    void (*fast_keys)(const double *e, const double *st, double shift, uint64_t base, double below, int sh,
+                      int64_t n, double *key, uint64_t *words);
+    /* order_i = low 32 bits of words_i; returns whether two neighbours share
+     * their high 32 bits */
+    int (*split_words)(const uint64_t *words, int64_t n, pw_idx *order);
+} pw_simd_ops;
+
+/* The variant selected for this process (pw_simd_select, else the
+ * PAREWIRE_SIMD environment variable read once, else the best the CPU runs). */
+const pw_simd_ops *pw_simd_current(void);
+
+#endif
