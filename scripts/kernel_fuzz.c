@@ -141,8 +141,15 @@ static void one_case(int icase)
         shape[d] = between(1, most);
         if (between(0, 40) == 0)
             shape[d] = between(0, 1); /* sometimes empty, sometimes a unit dimension */
-        n *= shape[d];
     }
+    if (between(0, 30) == 0) { /* rows of >= 4 KiB: the kernels pad their scratch rows */
+        shape[0] = between(2, 4);
+        shape[ndim - 1] = between(2048, 2100);
+        for (int d = 1; d < ndim - 1; d++)
+            shape[d] = 1 + (d == 1);
+    }
+    for (int d = 0; d < ndim; d++)
+        n *= shape[d];
     /* Memory order: a random permutation, innermost step 1..2, gaps 0..1 per
      * dimension, some dimensions walked backwards. */
     int perm[4];

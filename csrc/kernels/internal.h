@@ -175,8 +175,16 @@ void pw_fast_order(int64_t n, pw_idx *order, const pw_fast_ws *ws, const pw_simd
 /* malloc of count elements of size bytes; NULL when count <= 0 or the byte
  * size overflows.  Every scratch allocation goes through it. */
 void *pw_alloc(int64_t count, size_t size);
+/* The same for the tensor-sized scratch: from PW_HUGE_SCRATCH_MIN bytes on
+ * (Linux), 2 MiB aligned and backed by huge pages where the system allows.
+ * Freed with free(). */
+#define PW_HUGE_SCRATCH_MIN ((size_t)32 << 20)
+void *pw_alloc_large(int64_t count, size_t size);
 /* Copies the tensor, in logical row-major order, to / from contiguous dst. */
 void pw_gather(const pw_tensor *t, void *dst);
+/* Whether the 2-D view of t is a plain strided matrix (dims 1.. merge into
+ * one); if so, its row and column strides in elements. */
+int pw_matrix_strides(const pw_tensor *t, int64_t *rs, int64_t *cs);
 void pw_scatter(const pw_tensor *t, const void *src);
 /* 2-D strided element copy, blocked so neither side is walked column-wise. */
 void pw_copy2d(void *dst, int64_t drs, int64_t dcs, const void *src, int64_t srs, int64_t scs,

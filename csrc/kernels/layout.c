@@ -1,7 +1,14 @@
 /* Tensor layout: validation, and moving elements between a strided tensor
  * and contiguous scratch.  Elements are moved as raw 2/4/8-byte words. */
+#if defined(__linux__) && !defined(_DEFAULT_SOURCE)
+#define _DEFAULT_SOURCE /* madvise */
+#endif
 #include <stddef.h>
 #include <stdlib.h>
+
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 #include "internal.h"
 
@@ -32,6 +39,26 @@ void *pw_alloc(int64_t count, size_t size)
     if (count <= 0 || size == 0 || (uint64_t)count > (uint64_t)PTRDIFF_MAX / size)
         return NULL;
     return malloc((size_t)count * size);
+}
+
+void *pw_alloc_large(int64_t count, size_t size)
+{
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    /* A large scratch copy is touched first by the gather: 2 MiB pages
+     * take 512 times fewer faults there and fewer TLB misses in the
+     * strided column pass.  Linux maps them on request (MADV_HUGEPAGE)
+     * for aligned ranges; without transparent huge pages nothing changes. */
+    const size_t huge = (size_t)1 << 21;
+    if (count > 0 && size > 0 && (uint64_t)count <= ((uint64_t)PTRDIFF_MAX - huge) / size &&
+        (size_t)count * size >= PW_HUGE_SCRATCH_MIN) {
+        const size_t bytes = ((size_t)count * size + huge - 1) & ~(huge - 1);
+        void *p = aligned_alloc(huge, bytes);
+        if (p)
+            madvise(p, bytes, MADV_HUGEPAGE); /* advice only: failure is harmless */
+        return p;
+    }
+#endif
+    return pw_alloc(count, size);
 }
 
 static int64_t gcd64(int64_t a, int64_t b)
@@ -329,6 +356,29 @@ static void transfer(const pw_tensor *t, void *buf, int to_tensor)
             idx[d] = 0;
         }
     }
+}
+
+int pw_matrix_strides(const pw_tensor *t, int64_t *rs, int64_t *cs)
+{
+    /* dims 1.. must merge into one: each stride is the next one's times its extent */
+    int64_t stride = 1, inner = 0; /* inner: extent so far of the merged dim */
+    int have = 0;
+    for (int d = t->ndim - 1; d >= 1; d--) {
+        if (t->shape[d] == 1)
+            continue;
+        if (!have) {
+            stride = t->strides[d];
+            inner = t->shape[d];
+            have = 1;
+        } else if (t->strides[d] == stride * inner) {
+            inner *= t->shape[d];
+        } else {
+            return 0;
+        }
+    }
+    *rs = t->strides[0];
+    *cs = have ? stride : 1;
+    return 1;
 }
 
 void pw_gather(const pw_tensor *t, void *dst) { transfer(t, dst, 0); }

@@ -238,6 +238,22 @@ static pw_status rewire_pass(char *base, pw_dtype dtype, int64_t rows, int64_t c
     return PW_OK;
 }
 
+/* Row length of the scratch copy for rows of n elements: rows of 2 KiB
+ * and more are padded to an odd number of cache lines (at most 6% more
+ * memory), so that the 32 rows a column tile reads fall into different L1
+ * sets (a row of 4096 float32 is 16 KiB: every row would map to the same
+ * few sets). */
+static int64_t padded_row(int64_t n, size_t es)
+{
+    const int64_t line = 64 / (int64_t)es;
+    if (n * (int64_t)es < 2048)
+        return n;
+    int64_t ld = (n + line - 1) / line * line;
+    if ((ld / line) % 2 == 0)
+        ld += line;
+    return ld;
+}
+
 pw_status pw_rewire(const pw_tensor *t, const pw_options *opt, pw_seed *seed)
 {
     pw_view v;
@@ -263,7 +279,10 @@ pw_status pw_rewire_view(const pw_view *v, const pw_options *opt, pw_seed *seed)
 
     const size_t es = pw_dtype_size(t->dtype);
     const int64_t longest = rows > cols ? rows : cols;
-    char *scratch = pw_alloc(numel, es);
+    /* The scratch copy's rows are ld elements apart. */
+    int64_t trs, tcs;
+    const int64_t ld = opt->passes == 2 && pw_matrix_strides(t, &trs, &tcs) ? padded_row(cols, es) : cols;
+    char *scratch = pw_alloc_large(rows * ld, es);
     char *tile = opt->passes == 2 ? pw_alloc(PW_TILE_ROWS * rows, es) : NULL;
     pw_row_ws ws;
     s = pw_row_ws_init(&ws, longest, opt->sampler);
@@ -275,22 +294,30 @@ pw_status pw_rewire_view(const pw_view *v, const pw_options *opt, pw_seed *seed)
         return PW_ERR_NOMEM;
     }
 
-    pw_gather(t, scratch);
-    if (!pw_all_finite(scratch, numel, t->dtype)) {
-        s = PW_ERR_NONFINITE;
-        goto done;
+    if (ld == cols)
+        pw_gather(t, scratch);
+    else
+        pw_copy2d(scratch, ld, 1, t->data, trs, tcs, rows, cols, es);
+    for (int64_t r = 0; r < rows; r += ld == cols ? rows : 1) {
+        if (!pw_all_finite(scratch + r * ld * (int64_t)es, ld == cols ? numel : cols, t->dtype)) {
+            s = PW_ERR_NONFINITE;
+            goto done;
+        }
     }
     const pw_simd_ops *simd = pw_simd_current(); /* one variant for the whole call */
     pw_pcg64 g;
     pw_pcg64_set(&g, seed->state_hi, seed->state_lo, seed->inc_hi, seed->inc_lo);
-    s = rewire_pass(scratch, t->dtype, rows, cols, cols, 1, &g, opt, &ws, tile, simd);
+    s = rewire_pass(scratch, t->dtype, rows, cols, ld, 1, &g, opt, &ws, tile, simd);
     if (s == PW_OK && opt->passes == 2) {
         if (opt->reseed_each_pass)
             pw_pcg64_set(&g, seed->state_hi, seed->state_lo, seed->inc_hi, seed->inc_lo);
-        s = rewire_pass(scratch, t->dtype, cols, rows, 1, cols, &g, opt, &ws, tile, simd);
+        s = rewire_pass(scratch, t->dtype, cols, rows, 1, ld, &g, opt, &ws, tile, simd);
     }
     if (s == PW_OK) {
-        pw_scatter(t, scratch);
+        if (ld == cols)
+            pw_scatter(t, scratch);
+        else
+            pw_copy2d(t->data, trs, tcs, scratch, ld, 1, rows, cols, es);
         uint64_t w[4];
         pw_pcg64_get(&g, w);
         seed->state_hi = w[0];
