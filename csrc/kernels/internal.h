@@ -88,7 +88,7 @@ PW_KEY_FNS(uint64_t, 0x8000000000000000ULL)
 /* The numpy sampler's buffers. */
 typedef struct {
     double *prob;        /* p = P / sum(P) of the remaining columns, compacted with them */
-    double *cdf;         /* running sums of prob over the remaining columns */
+    double *cdf;         /* running sums of prob over the remaining columns, then +inf */
     double *quantile;    /* cdf / total (only when the remaining mass is tiny) */
     pw_idx *remaining;   /* columns not drawn yet, ascending */
     pw_idx *guide;       /* cdf bucket -> a lower bound of the answer (cap + 1 entries) */
@@ -158,7 +158,8 @@ double pw_pairwise_sum(const double *a, int64_t n);
 /* Weights w (all > 0) with total = pw_pairwise_sum(w): draws with the
  * probabilities p = w / total, as numpy's P / sum(P).  Writes the n columns
  * in draw order. */
-void pw_choice_numpy(pw_pcg64 *g, const double *w, double total, int64_t n, pw_idx *order, const pw_numpy_ws *ws);
+void pw_choice_numpy(pw_pcg64 *g, const double *w, double total, int64_t n, pw_idx *order, const pw_numpy_ws *ws,
+                     const pw_simd_ops *simd);
 /* Fast sampler (fast.c).  n exponentials drawn from g into e; returns the
  * largest.  words: scratch for n random words. */
 double pw_exponentials(pw_pcg64 *g, int64_t n, double *e, uint64_t *words);

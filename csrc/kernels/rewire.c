@@ -44,7 +44,7 @@ static size_t row_ws_layout(pw_row_ws *ws, char *block, int64_t n, pw_sampler sa
     ws->vals_tmp = carve(block, &used, n, sizeof(uint64_t));
     if (sampler == PW_SAMPLER_NUMPY) {
         ws->np.prob = carve(block, &used, n, sizeof(double));
-        ws->np.cdf = carve(block, &used, n, sizeof(double));
+        ws->np.cdf = carve(block, &used, n + 1, sizeof(double)); /* + a sentinel */
         ws->np.quantile = carve(block, &used, n, sizeof(double));
         ws->np.remaining = carve(block, &used, n, sizeof(pw_idx));
         ws->np.guide = carve(block, &used, n + 1, sizeof(pw_idx));
@@ -190,7 +190,7 @@ static pw_status draw_targets(pw_pcg64 *g, pw_sampler sampler, int64_t n, const 
     const double total = pw_pairwise_sum(p, n);
     if (!(total < INFINITY)) /* also catches NaN */
         return PW_ERR_OVERFLOW;
-    pw_choice_numpy(g, p, total, n, ws->order, &ws->np);
+    pw_choice_numpy(g, p, total, n, ws->order, &ws->np, simd);
     return PW_OK;
 }
 

@@ -29,14 +29,12 @@
 #undef PW_VARIANT
 #endif
 
-#define PW_OPS(v) {#v, fast_keys_##v, split_words_##v}
-
 /* Best last. */
 static const pw_simd_ops variants[] = {
-    PW_OPS(portable),
+    {"portable", fast_keys_portable, split_words_portable, numpy_lookup_portable},
 #ifdef PW_DISPATCH
-    PW_OPS(avx2),
-    PW_OPS(avx512),
+    {"avx2", fast_keys_avx2, split_words_avx2, numpy_lookup_avx2},
+    {"avx512", fast_keys_avx512, split_words_avx512, numpy_lookup_avx512},
 #endif
 };
 #define PW_NVARIANTS ((int)(sizeof variants / sizeof variants[0]))

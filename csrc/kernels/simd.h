@@ -27,6 +27,13 @@ typedef struct {
     /* order_i = low 32 bits of words_i; returns whether two neighbours share
      * their high 32 bits */
     int (*split_words)(const uint64_t *words, int64_t n, pw_idx *order);
+    /* the numpy sampler's lookup of a block of draws (the words): with
+     * x = the word's 53-bit double, pos_d = guide[min(floor(x * dm), nb - 1)]
+     * advanced past up to two cdf entries below x * total * (1 - 2**-49);
+     * returns whether some pos_d may be short of the answer (its entry is
+     * not above x * total * (1 + 2**-49)) */
+    int (*numpy_lookup)(const uint64_t *words, int64_t len, double dm, int64_t nb, double total,
+                        const pw_idx *guide, const double *c, pw_idx *pos);
 } pw_simd_ops;
 
 /* The variant selected for this process (pw_simd_select, else the

@@ -28,3 +28,23 @@ PW_TARGET static int PW_VARIANT(split_words)(const uint64_t *restrict words, int
     }
     return tie != 0;
 }
+
+PW_TARGET static int PW_VARIANT(numpy_lookup)(const uint64_t *restrict words, int64_t len, double dm, int64_t nb,
+                                              double total, const pw_idx *restrict guide, const double *restrict c,
+                                              pw_idx *restrict pos)
+{
+    unsigned unsure = 0;
+    for (int64_t d = 0; d < len; d++) {
+        const double xv = pw_u53_double(words[d]);
+        int64_t b = (int64_t)(xv * dm);
+        b = b < nb - 1 ? b : nb - 1;
+        int64_t j = guide[b];
+        const double y = xv * total;
+        const double lo = y * (1.0 - PW_2POW_M49), hi = y * (1.0 + PW_2POW_M49);
+        /* two steps past entries surely <= x, from two independent loads */
+        j += (c[j] < lo) + (c[j + 1] < lo);
+        pos[d] = (pw_idx)j;
+        unsure |= !(c[j] > hi);
+    }
+    return unsure != 0;
+}
