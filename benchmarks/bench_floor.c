@@ -14,7 +14,7 @@
  * tiles, checks, the chain of dependencies between rows) is overhead
  * above it; benchmarks/bench_speed.py reports each sampler against it.
  *
- *   cc -O3 -std=c11 benchmarks/bench_floor.c csrc/kernels/[a-z]*.c -lm -o /tmp/floor
+ *   cc -O3 -std=c11 benchmarks/bench_floor.c csrc/kernels/[a-z]*.c -lm -lpthread -o /tmp/floor
  *   /tmp/floor ROWS COLS [REPEATS]
  *
  * Prints one line per step (ns per parameter, best of REPEATS in thread
@@ -55,14 +55,23 @@ static void fill(float *w, size_t n)
     }
 }
 
+/* Buffers of one row's steps. */
+typedef struct {
+    uint32_t *vals, *vals_tmp;
+    uint64_t *words;
+    double *exps, *st;
+    pw_idx *order;
+    pw_fast_ws fast;
+} floor_ws;
+
 /* One pass: `rows` rows of `n` values at stride `n` in m.  Adds each step's
  * seconds to t[]. */
-static void one_pass(const float *m, int64_t rows, int64_t n, pw_row_ws *ws, double t[NSTEPS])
+static void one_pass(const float *m, int64_t rows, int64_t n, floor_ws *ws, double t[NSTEPS])
 {
     const pw_row_ops ops = pw_row_ops_for(PW_FLOAT32);
     const pw_simd_ops *simd = pw_simd_current();
     float *out = malloc((size_t)n * sizeof(float));
-    double *st = ws->strength;
+    double *st = ws->st;
     pw_pcg64 g;
     pw_pcg64_set(&g, 0x1234, 0x5678, 0x9abc, 0xdef1);
     pw_range range;
@@ -74,11 +83,11 @@ static void one_pass(const float *m, int64_t rows, int64_t n, pw_row_ws *ws, dou
         double t0 = cpu_now();
         ops.prepare(ws->vals, ws->vals_tmp, row, n);
         double t1 = cpu_now();
-        pw_pcg64_fill64(&g, n, ws->fast.words);
+        pw_pcg64_fill64(&g, n, ws->words);
         double t2 = cpu_now();
-        const double emax = pw_exponentials(&g, n, ws->fast.exps, ws->fast.words);
+        const double emax = pw_exponentials(&g, n, ws->exps, ws->words);
         double t3 = cpu_now();
-        pw_fast_keys(ws->fast.exps, emax, st, range.min, n, &ws->fast, simd);
+        pw_fast_keys(ws->exps, emax, st, range.min, n, &ws->fast, simd);
         double t4 = cpu_now();
         pw_fast_order(n, ws->order, &ws->fast, simd);
         double t5 = cpu_now();
@@ -116,9 +125,18 @@ int main(int argc, char **argv)
     for (int64_t r = 0; r < rows; r++) /* the columns pass reads the transpose */
         for (int64_t c = 0; c < cols; c++)
             mt[c * rows + r] = m[r * cols + c];
-    pw_row_ws ws;
-    if (pw_row_ws_init(&ws, rows > cols ? rows : cols, PW_SAMPLER_FAST) != PW_OK)
-        return 1;
+    const size_t cap = (size_t)(rows > cols ? rows : cols);
+    floor_ws ws;
+    ws.vals = malloc(cap * 4);
+    ws.vals_tmp = malloc(cap * 4);
+    ws.words = malloc(cap * 8);
+    ws.exps = malloc(cap * 8);
+    ws.st = malloc(cap * 8);
+    ws.order = malloc((cap + 1) * sizeof(pw_idx));
+    ws.fast.key = malloc(cap * 8);
+    ws.fast.sortword = malloc(cap * 8);
+    ws.fast.sort_tmp = malloc(cap * 8);
+    ws.fast.run_tmp = malloc(cap * sizeof(pw_idx));
     double best[NSTEPS];
     for (int k = 0; k < NSTEPS; k++)
         best[k] = 1e30;
@@ -145,7 +163,16 @@ int main(int argc, char **argv)
     else
         printf("%-14s %6.2f ns/param  (%lldx%lld, float32, best of %lld)\n", "floor", total, (long long)rows,
                (long long)cols, (long long)reps);
-    pw_row_ws_free(&ws);
+    free(ws.vals);
+    free(ws.vals_tmp);
+    free(ws.words);
+    free(ws.exps);
+    free(ws.st);
+    free(ws.order);
+    free(ws.fast.key);
+    free(ws.fast.sortword);
+    free(ws.fast.sort_tmp);
+    free(ws.fast.run_tmp);
     free(m);
     free(mt);
     return 0;

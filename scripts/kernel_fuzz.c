@@ -4,7 +4,8 @@
  * by scripts/kernel_check.sh.  Every case checks what the kernels promise:
  *  - a rewire only permutes the view's values; memory outside it, including
  *    guard zones around the buffer, is untouched;
- *  - any layout gives the result of a contiguous copy with the same seed;
+ *  - any layout, thread count and SIMD variant gives the result of a
+ *    contiguous copy with the same seed on one thread;
  *  - one pass keeps every row's multiset; the returned stream state agrees;
  *  - a non-finite value or a raised cancel flag fails with the buffer
  *    bit-identical (all or nothing);
@@ -14,11 +15,14 @@
  *        kernel_fuzz digest [threads]   one hash of a fixed case list's results
  *        kernel_fuzz variants           the SIMD variants this CPU runs
  */
+#define _POSIX_C_SOURCE 199309L
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "../csrc/kernels/parewire.h"
 #include "../csrc/kernels/pcg64.h" /* PW_U128_EMULATED: which 128-bit arithmetic this build has */
@@ -142,11 +146,17 @@ static void one_case(int icase)
         if (between(0, 40) == 0)
             shape[d] = between(0, 1); /* sometimes empty, sometimes a unit dimension */
     }
-    if (between(0, 30) == 0) { /* rows of >= 4 KiB: the kernels pad their scratch rows */
+    const int64_t kind = between(0, 59);
+    if (kind < 2) { /* rows of >= 4 KiB: the kernels pad their scratch rows */
         shape[0] = between(2, 4);
         shape[ndim - 1] = between(2048, 2100);
         for (int d = 1; d < ndim - 1; d++)
             shape[d] = 1 + (d == 1);
+    } else if (kind < 4) { /* PW_THREADS_MIN_NUMEL or more: a helper thread may prepare rows */
+        shape[0] = between(150, 260);
+        shape[ndim - 1] = between(150, 260);
+        for (int d = 1; d < ndim - 1; d++)
+            shape[d] = 1;
     }
     for (int d = 0; d < ndim; d++)
         n *= shape[d];
@@ -208,21 +218,32 @@ static void one_case(int icase)
         pw_cancel_set(&cancel);
     pw_options opt = {(int)between(1, 2), (pw_sampler)between(0, 1), (int)between(0, 1), &cancel, 1};
     pw_seed seed = {next(), next(), next(), next() | 1}, seed2 = seed;
+    /* the view on any thread count and SIMD variant, its contiguous copy on
+     * one thread and another variant: the same bits */
+    const char *const *variants = pw_simd_variants();
+    int nvariants = 0;
+    while (variants[nvariants])
+        nvariants++;
+    pw_options opt_view = opt;
+    opt_view.threads = (int)between(1, 4);
 
     pw_stats st1, st2;
     CHECK(pw_strength_stats(&view, &st1) == PW_OK && pw_strength_stats(&flat, &st2) == PW_OK, "stats");
     CHECK(memcmp(&st1, &st2, sizeof st1) == 0 || poison, "statistics depend on the layout");
 
-    pw_status r1 = pw_rewire(&view, &opt, &seed);
+    pw_simd_select(variants[between(0, nvariants - 1)]);
+    pw_status r1 = pw_rewire(&view, &opt_view, &seed);
+    pw_simd_select(variants[between(0, nvariants - 1)]);
     pw_status r2 = pw_rewire(&flat, &opt, &seed2);
+    pw_simd_select(NULL);
     const int64_t rows = shape[0], cols = rows ? n / rows : 0;
     pw_status want = PW_OK;
     if (n > 0 && poison)
         want = PW_ERR_NONFINITE;
     else if (n > 0 && cancelled && (rows >= 2 || (opt.passes == 2 && cols >= 2)))
         want = PW_ERR_CANCELLED;
-    CHECK(r1 == want && r2 == want, "status %d / %d, expected %d (dtype %d shape %lld x %lld)", r1, r2, want,
-          dt, (long long)rows, (long long)cols);
+    CHECK(r1 == want && r2 == want, "status %d / %d, expected %d (dtype %d shape %lld x %lld, threads %d)", r1, r2,
+          want, dt, (long long)rows, (long long)cols, opt_view.threads);
     if (r1 != PW_OK) {
         refused++;
         CHECK(memcmp(buf, before, (size_t)len * es) == 0, "a failed rewire changed memory");
@@ -359,6 +380,63 @@ static void overlap_exhaustive(void)
     }
 #undef PW_CHECK_OVERLAP
     (void)checked;
+}
+
+
+/* A rewire cancelled while it runs (two threads, a tensor large enough for
+ * the helper): PW_ERR_CANCELLED with the tensor untouched, or PW_OK if it
+ * finished first; either way both threads are done when it returns. */
+typedef struct {
+    pw_tensor t;
+    pw_options opt;
+    pw_seed seed;
+    pw_status status;
+} cancel_job;
+
+static void *cancel_worker(void *arg)
+{
+    cancel_job *j = arg;
+    j->status = pw_rewire(&j->t, &j->opt, &j->seed);
+    return NULL;
+}
+
+static void cancel_midway(void)
+{
+    enum { R = 300, C = 400 };
+    float *w = malloc(R * C * sizeof(float)), *before = malloc(R * C * sizeof(float));
+    for (int i = 0; i < R * C; i++)
+        w[i] = (float)(next() >> 40) / 16777216.0f - 0.5f;
+    memcpy(before, w, R * C * sizeof(float));
+    int64_t shape[2] = {R, C}, strides[2] = {C, 1};
+    int cancelled = 0;
+    for (int k = 0; k < 8; k++) {
+        pw_cancel cancel;
+        pw_cancel_init(&cancel);
+        cancel_job j = {{w, PW_FLOAT32, 2, shape, strides}, {2, (pw_sampler)(k % 2), 1, &cancel, 2}, {1, 2, 3, 5}, PW_OK};
+        pthread_t th;
+        if (pthread_create(&th, NULL, cancel_worker, &j) != 0)
+            return;
+        struct timespec ts = {0, (long)(k + 1) * 300000L};
+        nanosleep(&ts, NULL);
+        pw_cancel_set(&cancel);
+        pthread_join(th, NULL);
+        if (j.status == PW_ERR_CANCELLED) {
+            cancelled++;
+            if (memcmp(w, before, R * C * sizeof(float)) != 0) {
+                failures++;
+                fprintf(stderr, "cancel midway: a cancelled rewire changed the tensor\n");
+            }
+        } else if (j.status == PW_OK) {
+            memcpy(before, w, R * C * sizeof(float));
+        } else {
+            failures++;
+            fprintf(stderr, "cancel midway: status %d\n", (int)j.status);
+        }
+    }
+    if (cancelled == 0)
+        fprintf(stderr, "cancel midway: every rewire finished before its cancel (not a failure)\n");
+    free(w);
+    free(before);
 }
 
 /* Step slices address distinct elements and must be accepted (an earlier
@@ -507,6 +585,7 @@ int main(int argc, char **argv)
     refusals();
     step_slices();
     overlap_exhaustive();
+    cancel_midway();
     printf("kernel_fuzz: %d cases (%d rewired, %d refused as expected), %d failures\n", cases, rewired, refused,
            failures);
     return failures != 0;

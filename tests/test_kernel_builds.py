@@ -6,8 +6,9 @@ hundreds of decades) and prints one hash of all results and final stream
 states.  Builds that must agree bit for bit are compiled here with the C
 compiler and compared: the default, emulated 128-bit PCG64
 (-DPW_EMULATE_UINT128), a scalar build (-DPW_NO_SIMD, no auto-vectorisation),
-and a native build with floating-point contraction allowed (FMA); and every
-runtime SIMD variant the CPU runs (PAREWIRE_SIMD=<name>).  Skipped
+and a native build with floating-point contraction allowed (FMA); every
+runtime SIMD variant the CPU runs (PAREWIRE_SIMD=<name>); and 2, 3 and 4
+threads.  Skipped
 when no C compiler is available; about 20 s.
 """
 
@@ -37,7 +38,8 @@ pytestmark = pytest.mark.skipif(shutil.which(CC) is None, reason=f"no C compiler
 def build(name: str, flags: list, tmp: pathlib.Path) -> pathlib.Path:
     exe = tmp / re.sub(r"\W+", "_", name)
     sources = [str(ROOT / "scripts" / "kernel_fuzz.c")] + sorted(str(p) for p in (ROOT / "csrc" / "kernels").glob("*.c"))
-    subprocess.run([CC, *flags, *sources, "-lm", "-o", str(exe)], check=True, capture_output=True, timeout=300)
+    subprocess.run([CC, *flags, *sources, "-lm", "-pthread", "-o", str(exe)], check=True, capture_output=True,
+                   timeout=300)
     return exe
 
 
@@ -79,6 +81,15 @@ def test_every_simd_variant_gives_the_default_bits(builds):
         got = digest(exe, env={"PAREWIRE_SIMD": name})
         assert got.group(5) == name  # the variant was really used
         assert got.group(1) == want, name
+
+
+def test_every_thread_count_gives_the_default_bits(builds):
+    exe = builds["default"]
+    want = digest(exe).group(1)
+    for threads in ("2", "3", "4"):
+        got = digest(exe, threads)
+        assert got.group(3) == threads
+        assert got.group(1) == want, threads
 
 
 def test_emulated_build_really_emulates(builds):

@@ -97,9 +97,7 @@ typedef struct {
 
 /* The fast sampler's buffers. */
 typedef struct {
-    double *exps;       /* E_i ~ Exp(1), one per column */
     double *key;        /* E / P of each column */
-    uint64_t *words;    /* random words filled ahead for the exponentials */
     uint64_t *sortword; /* key prefix << 32 | column */
     uint64_t *sort_tmp; /* radix scratch for sortword */
     pw_idx *run_tmp;    /* scratch for ordering a long run of equal prefixes */
@@ -110,20 +108,40 @@ typedef struct {
     double min, max;
 } pw_range;
 
+/* What drawing and placing a row needs (the thread that runs the chain of
+ * rows). */
 typedef struct {
-    int64_t cap;
+    int64_t cap;        /* the longest row */
     double *strength;   /* st: running column strength */
     double *weight;     /* P = (st + |min st|) + 1 of the row being drawn */
     pw_idx *order;      /* the row's targets: columns in draw order (cap + 1) */
-    void *vals;         /* the row's values as sort keys (8 bytes per column) */
-    void *vals_tmp;     /* radix scratch for vals */
     pw_numpy_ws np;     /* only for PW_SAMPLER_NUMPY */
     pw_fast_ws fast;    /* only for PW_SAMPLER_FAST */
-    void *block;        /* the one allocation the buffers above live in */
 } pw_row_ws;
 
-pw_status pw_row_ws_init(pw_row_ws *ws, int64_t cap, pw_sampler sampler);
-void pw_row_ws_free(pw_row_ws *ws);
+/* A row made ready before its turn: everything that does not depend on
+ * the strengths (pass.c). */
+typedef struct {
+    void *vals;         /* the row's values as sort keys, sorted (the first
+                           row of a pass: its values as they are) */
+    double *exps;       /* fast sampler: E_i ~ Exp(1), one per column */
+    double emax;        /* their largest */
+} pw_prepared;
+
+/* A call's passes over the scratch copy (pass.c). */
+typedef struct pw_row_ops pw_row_ops;
+typedef struct {
+    char *scratch;             /* rows x cols, rows ld elements apart */
+    int64_t rows, cols, ld;
+    size_t es;
+    int npasses;
+    const pw_row_ops *ops;
+    const pw_options *opt;
+    const pw_simd_ops *simd;
+} pw_passes;
+/* Runs the passes (opt->threads >= 2: with a helper thread); on PW_OK *seed
+ * holds the stream state after the last pass. */
+pw_status pw_run_passes(const pw_passes *ps, pw_seed *seed);
 
 /* Per element format (rewire.c):
  *  - prepare: the strength-independent half of a row -- its values as
@@ -132,11 +150,11 @@ void pw_row_ws_free(pw_row_ws *ws);
  *  - place: deals the sorted values to the target columns, adding each
  *    into st and returning the smallest and largest strength (every column
  *    is touched once, so the next row needs no extra pass over st). */
-typedef struct {
+struct pw_row_ops {
     void (*prepare)(void *sorted, void *tmp, const void *row, int64_t n);
     void (*accumulate)(void *out, double *st, const void *row, int64_t n, pw_range *range);
     void (*place)(void *row, const void *sorted, const pw_idx *targets, double *st, int64_t n, pw_range *range);
-} pw_row_ops;
+};
 
 pw_row_ops pw_row_ops_for(pw_dtype dtype);
 
@@ -152,13 +170,35 @@ void pw_sort_by_prefix(uint64_t *a, uint64_t *tmp, int64_t n);
 /* Stable sort of the indices idx[0..n) by key[idx[i]]; tmp holds n. */
 void pw_sort_idx_by_key(pw_idx *idx, pw_idx *tmp, const uint64_t *key, int64_t n);
 
+/* ---- random words in stream order (pass.c) ----
+ * The numpy sampler's words come straight from the generator, or (threads
+ * >= 2) from blocks a helper thread fills ahead; either way the same
+ * stream, in the same order. */
+struct pw_pipe;
+typedef struct {
+    pw_pcg64 *g;           /* direct: the generator itself */
+    struct pw_pipe *pipe;  /* or blocks from this pipeline */
+    const uint64_t *block; /* the current block */
+    int64_t pos, len;
+    pw_pcg64 at;           /* the stream state at the start of the current block */
+} pw_words;
+/* The next n words of the stream. */
+void pw_words_take_blocks(pw_words *s, int64_t n, uint64_t *out);
+static inline void pw_words_take(pw_words *s, int64_t n, uint64_t *out)
+{
+    if (s->pipe == NULL)
+        pw_pcg64_fill64(s->g, n, out);
+    else
+        pw_words_take_blocks(s, n, out);
+}
+
 /* ---- samplers (sampler.c) ---- */
 /* numpy's pairwise summation order, so sums match np.sum bit for bit. */
 double pw_pairwise_sum(const double *a, int64_t n);
 /* Weights w (all > 0) with total = pw_pairwise_sum(w): draws with the
  * probabilities p = w / total, as numpy's P / sum(P).  Writes the n columns
  * in draw order. */
-void pw_choice_numpy(pw_pcg64 *g, const double *w, double total, int64_t n, pw_idx *order, const pw_numpy_ws *ws,
+void pw_choice_numpy(pw_words *src, const double *w, double total, int64_t n, pw_idx *order, const pw_numpy_ws *ws,
                      const pw_simd_ops *simd);
 /* Fast sampler (fast.c).  n exponentials drawn from g into e; returns the
  * largest.  words: scratch for n random words. */

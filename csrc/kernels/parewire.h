@@ -83,8 +83,13 @@ typedef struct {
                                0: the second pass continues the first's stream */
     pw_cancel *cancel;      /* optional; checked between rows */
     int threads;            /* threads one call may use (<= 1: the caller's only);
-                               the result does not depend on it */
+                               the result does not depend on it.  2 or more:
+                               a helper thread prepares rows ahead of the
+                               chain, for tensors of PW_THREADS_MIN_NUMEL
+                               elements or more (more helpers are not used) */
 } pw_options;
+
+#define PW_THREADS_MIN_NUMEL 32768
 
 typedef struct {
     int64_t rows, cols;

@@ -17,6 +17,9 @@
  */
 #include "internal.h"
 
+/* Random words taken per block of draws. */
+#define PW_DRAW_BLOCK 256
+
 /* Below this remaining mass (2**-900) a round takes the normalised path. */
 #define PW_TINY_MASS 1.1830521861667747e-271
 
@@ -51,7 +54,7 @@ double pw_pairwise_sum(const double *a, int64_t n)
  * then locate each draw with a guide table.  Used when the remaining mass is
  * so small (weights spanning ~270 decades) that the scaled comparisons of
  * pw_choice_numpy below could meet subnormal numbers. */
-static void round_normalised(pw_pcg64 *g, const double *c, int64_t m, const pw_numpy_ws *ws,
+static void round_normalised(pw_words *src, const double *c, int64_t m, const pw_numpy_ws *ws,
                              pw_idx *order, int64_t *found)
 {
     double *q = ws->quantile;
@@ -67,8 +70,11 @@ static void round_normalised(pw_pcg64 *g, const double *c, int64_t m, const pw_n
             k++;
         guide[b] = (pw_idx)k;
     }
+    uint64_t words[PW_DRAW_BLOCK];
     for (int64_t d = 0; d < m; d++) {
-        const double xv = pw_pcg64_next_double(g);
+        if (d % PW_DRAW_BLOCK == 0)
+            pw_words_take(src, m - d < PW_DRAW_BLOCK ? m - d : PW_DRAW_BLOCK, words);
+        const double xv = pw_u53_double(words[d % PW_DRAW_BLOCK]);
         int64_t b = (int64_t)(xv * dm);
         if (b >= m)
             b = m - 1;
@@ -82,9 +88,6 @@ static void round_normalised(pw_pcg64 *g, const double *c, int64_t m, const pw_n
         ws->seen[j] = 1;
     }
 }
-
-/* Random words generated per block of draws. */
-#define PW_DRAW_BLOCK 256
 
 /* A lower bound of a sum of m non-negative doubles, whatever order it is
  * added in, from an estimate `est` added in any other order: both are
@@ -102,7 +105,7 @@ static inline void guide_mark(pw_idx *guide, double ck, int64_t k, double inv, i
     guide[bk] = (pw_idx)(k + 1);
 }
 
-void pw_choice_numpy(pw_pcg64 *g, const double *w, double wtotal, int64_t n, pw_idx *order, const pw_numpy_ws *ws,
+void pw_choice_numpy(pw_words *src, const double *w, double wtotal, int64_t n, pw_idx *order, const pw_numpy_ws *ws,
                      const pw_simd_ops *simd)
 {
     pw_idx *rem = ws->remaining, *guide = ws->guide;
@@ -158,7 +161,7 @@ void pw_choice_numpy(pw_pcg64 *g, const double *w, double wtotal, int64_t n, pw_
         c[m] = INFINITY; /* a sentinel: lookups may read one past */
         const double total = acc;
         if (!(total >= PW_TINY_MASS)) {
-            round_normalised(g, c, m, ws, order, &found);
+            round_normalised(src, c, m, ws, order, &found);
         } else {
             if (!inline_guide) { /* the estimate was too small to scale by: build it now */
                 const double inv_t = dm / total * (1.0 + PW_2POW_M45);
@@ -185,7 +188,7 @@ void pw_choice_numpy(pw_pcg64 *g, const double *w, double wtotal, int64_t n, pw_
             pw_idx pos[PW_DRAW_BLOCK];
             for (int64_t d0 = 0; d0 < m; d0 += PW_DRAW_BLOCK) {
                 const int64_t len = m - d0 < PW_DRAW_BLOCK ? m - d0 : PW_DRAW_BLOCK;
-                pw_pcg64_fill64(g, len, words);
+                pw_words_take(src, len, words);
                 /* candidates for the whole block (no dependence between
                  * draws: the loads overlap), then in draw order: finish the
                  * rare ones the two steps left short, keep first appearances */
