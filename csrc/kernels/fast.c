@@ -98,44 +98,85 @@ static void settle_run(pw_idx *order, int64_t a, int64_t b, const double *key, p
     }
 }
 
+/* Sort words: (key prefix << ib) | column, ib index bits.  Rows of up to
+ * 2**PW_WORD32_MAX_BITS columns use 32-bit words (half the bytes to move;
+ * 16-bit prefixes below 1024 columns, else 32 - ib bits, at most 20),
+ * longer ones 64-bit words with ib = 32 and 22-bit prefixes. */
+#define PW_WORD32_MAX_BITS 13
+
+typedef struct {
+    int wide;  /* 64-bit words */
+    int ib;    /* bits of the column index */
+    int pbits; /* bits of the prefix */
+} pw_word_layout;
+
+static pw_word_layout word_layout(int64_t n)
+{
+    pw_word_layout l;
+    int b = 1;
+    while (b < 32 && ((int64_t)1 << b) < n)
+        b++;
+    l.wide = b > PW_WORD32_MAX_BITS;
+    l.ib = l.wide ? 32 : b;
+    l.pbits = l.wide ? 22 : n < 1024 ? 16 : (32 - b < 20 ? 32 - b : 20);
+    return l;
+}
+
 void pw_fast_keys(const double *e, double emax, const double *st, double mn, int64_t n, const pw_fast_ws *ws,
                   const pw_simd_ops *simd)
 {
-    double *key = ws->key;
-    uint64_t *words = ws->sortword;
     const double shift = fabs(mn);
     const double bound = emax / ((mn + shift) + 1.0); /* E_max / P_min >= every key */
     uint64_t kb;
     memcpy(&kb, &bound, 8);
     /* Non-negative doubles order like their bit patterns.  The prefix is
      * the key's bits above `base` -- PW_OCTAVE_BITS bits of octave, then
-     * mantissa bits -- with the column in the low 32 bits of the sort word. */
-    const int pbits = pw_prefix_bits(n);
+     * mantissa bits -- above the column in the sort word. */
+    const pw_word_layout l = word_layout(n);
     const uint64_t top = kb >> 52, window = ((uint64_t)1 << PW_OCTAVE_BITS) - 1;
     const uint64_t base = top >= window ? (top - window) << 52 : 0;
-    const int sh = 52 + PW_OCTAVE_BITS - pbits; /* kb - base < 2**(52 + PW_OCTAVE_BITS) */
+    const int sh = 52 + PW_OCTAVE_BITS - l.pbits; /* kb - base < 2**(52 + PW_OCTAVE_BITS) */
     double below; /* keys under this one share the bottom prefix */
     memcpy(&below, &base, 8);
-    simd->fast_keys(e, st, shift, base, below, sh, n, key, words);
+    if (l.wide)
+        simd->fast_keys64(e, st, shift, base, below, sh, n, ws->key, ws->sortword);
+    else
+        simd->fast_keys32(e, st, shift, base, below, sh, l.ib, n, ws->key, (uint32_t *)ws->sortword);
 }
 
 void pw_fast_order(int64_t n, pw_idx *order, const pw_fast_ws *ws, const pw_simd_ops *simd)
 {
+    const pw_word_layout l = word_layout(n);
     const double *key = ws->key;
-    uint64_t *words = ws->sortword;
-    pw_sort_by_prefix(words, ws->sort_tmp, n);
-
     /* Runs of equal prefixes are in column order (the sort is stable);
      * settle each by the full key.  Most rows hold no run at all: one
      * vectorised pass finds out while it copies the columns out. */
-    const int tie = simd->split_words(words, n, order);
-    for (int64_t k = 1; tie && k < n; k++) {
-        if ((uint32_t)(words[k] >> 32) != (uint32_t)(words[k - 1] >> 32))
-            continue;
-        const int64_t a = k - 1;
-        while (k < n && (uint32_t)(words[k] >> 32) == (uint32_t)(words[k - 1] >> 32))
-            k++;
-        settle_run(order, a, k, key, ws->run_tmp);
+    if (l.wide) {
+        uint64_t *words = ws->sortword;
+        pw_sort_by_prefix(words, ws->sort_tmp, n);
+        if (!simd->split_words64(words, n, order))
+            return;
+        for (int64_t k = 1; k < n; k++) {
+            if ((words[k] ^ words[k - 1]) >> 32)
+                continue;
+            const int64_t a = k - 1;
+            while (k < n && !((words[k] ^ words[k - 1]) >> 32))
+                k++;
+            settle_run(order, a, k, key, ws->run_tmp);
+        }
+    } else {
+        uint32_t *words = (uint32_t *)ws->sortword;
+        pw_sort_u32_prefix(words, (uint32_t *)ws->sort_tmp, n, l.ib, l.pbits);
+        if (!simd->split_words32(words, n, l.ib, order))
+            return;
+        for (int64_t k = 1; k < n; k++) {
+            if ((words[k] ^ words[k - 1]) >> l.ib)
+                continue;
+            const int64_t a = k - 1;
+            while (k < n && !((words[k] ^ words[k - 1]) >> l.ib))
+                k++;
+            settle_run(order, a, k, key, ws->run_tmp);
+        }
     }
 }
 

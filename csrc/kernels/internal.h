@@ -162,11 +162,12 @@ pw_row_ops pw_row_ops_for(pw_dtype dtype);
 void pw_sort_u16(uint16_t *a, uint16_t *tmp, int64_t n);
 void pw_sort_u32(uint32_t *a, uint32_t *tmp, int64_t n);
 void pw_sort_u64(uint64_t *a, uint64_t *tmp, int64_t n);
-/* Sorts a by its top 32 bits only (stable); the low 32 bits ride along.
- * The top part must be below 2**pw_prefix_bits(n): only that many bits are
- * sorted on (fewer passes for shorter arrays). */
-int pw_prefix_bits(int64_t n);
+/* Sorts a by bits [32, 54) only (stable; the bits above are 0); the low 32
+ * bits ride along. */
 void pw_sort_by_prefix(uint64_t *a, uint64_t *tmp, int64_t n);
+/* Stable sort of a by bits [first, first + bits) (bits <= 20; the bits
+ * above are 0). */
+void pw_sort_u32_prefix(uint32_t *a, uint32_t *tmp, int64_t n, int first, int bits);
 /* Stable sort of the indices idx[0..n) by key[idx[i]]; tmp holds n. */
 void pw_sort_idx_by_key(pw_idx *idx, pw_idx *tmp, const uint64_t *key, int64_t n);
 

@@ -31,10 +31,10 @@
 
 /* Best last. */
 static const pw_simd_ops variants[] = {
-    {"portable", fast_keys_portable, split_words_portable, numpy_lookup_portable},
+    {"portable", fast_keys64_portable, fast_keys32_portable, split_words64_portable, split_words32_portable, numpy_lookup_portable},
 #ifdef PW_DISPATCH
-    {"avx2", fast_keys_avx2, split_words_avx2, numpy_lookup_avx2},
-    {"avx512", fast_keys_avx512, split_words_avx512, numpy_lookup_avx512},
+    {"avx2", fast_keys64_avx2, fast_keys32_avx2, split_words64_avx2, split_words32_avx2, numpy_lookup_avx2},
+    {"avx512", fast_keys64_avx512, fast_keys32_avx512, split_words64_avx512, split_words32_avx512, numpy_lookup_avx512},
 #endif
 };
 #define PW_NVARIANTS ((int)(sizeof variants / sizeof variants[0]))

@@ -20,13 +20,17 @@
 typedef struct {
     const char *name;
     /* the fast sampler's keys: key_i = e_i / ((st_i + shift) + 1) and the
-     * sort word (prefix << 32 | i), prefix = (bits - base) >> sh, or 0 for
-     * keys below `below` (the double whose bits are base) */
-    void (*fast_keys)(const double *e, const double *st, double shift, uint64_t base, double below, int sh,
-                      int64_t n, double *key, uint64_t *words);
-    /* order_i = low 32 bits of words_i; returns whether two neighbours share
-     * their high 32 bits */
-    int (*split_words)(const uint64_t *words, int64_t n, pw_idx *order);
+     * sort word (prefix << ib) | i, prefix = (bits - base) >> sh, or 0 for
+     * keys below `below` (the double whose bits are base); ib = 32 for
+     * 64-bit words */
+    void (*fast_keys64)(const double *e, const double *st, double shift, uint64_t base, double below, int sh,
+                        int64_t n, double *key, uint64_t *words);
+    void (*fast_keys32)(const double *e, const double *st, double shift, uint64_t base, double below, int sh,
+                        int ib, int64_t n, double *key, uint32_t *words);
+    /* order_i = the column bits of words_i; returns whether two neighbours
+     * share their prefix */
+    int (*split_words64)(const uint64_t *words, int64_t n, pw_idx *order);
+    int (*split_words32)(const uint32_t *words, int64_t n, int ib, pw_idx *order);
     /* the numpy sampler's lookup of a block of draws (the words): with
      * x = the word's 53-bit double, pos_d = guide[min(floor(x * dm), nb - 1)]
      * advanced past up to two cdf entries below x * total * (1 - 2**-49);

@@ -3,9 +3,9 @@
  * and PW_TARGET the target attribute.  Plain C the compiler vectorises for
  * the target; nothing here may depend on the vector width. */
 
-PW_TARGET static void PW_VARIANT(fast_keys)(const double *restrict e, const double *restrict st, double shift,
-                                            uint64_t base, double below, int sh, int64_t n,
-                                            double *restrict key, uint64_t *restrict words)
+PW_TARGET static void PW_VARIANT(fast_keys64)(const double *restrict e, const double *restrict st, double shift,
+                                              uint64_t base, double below, int sh, int64_t n,
+                                              double *restrict key, uint64_t *restrict words)
 {
     for (int64_t i = 0; i < n; i++) {
         const double k = e[i] / ((st[i] + shift) + 1.0); /* P: two roundings, as the reference writes it */
@@ -18,13 +18,40 @@ PW_TARGET static void PW_VARIANT(fast_keys)(const double *restrict e, const doub
     }
 }
 
-PW_TARGET static int PW_VARIANT(split_words)(const uint64_t *restrict words, int64_t n, pw_idx *restrict order)
+PW_TARGET static void PW_VARIANT(fast_keys32)(const double *restrict e, const double *restrict st, double shift,
+                                              uint64_t base, double below, int sh, int ib, int64_t n,
+                                              double *restrict key, uint32_t *restrict words)
+{
+    for (int64_t i = 0; i < n; i++) {
+        const double k = e[i] / ((st[i] + shift) + 1.0);
+        key[i] = k;
+        uint64_t bits;
+        memcpy(&bits, &k, 8);
+        const uint64_t pre = k < below ? 0 : (bits - base) >> sh;
+        words[i] = ((uint32_t)pre << ib) | (uint32_t)i;
+    }
+}
+
+PW_TARGET static int PW_VARIANT(split_words64)(const uint64_t *restrict words, int64_t n, pw_idx *restrict order)
 {
     unsigned tie = 0;
     order[0] = (pw_idx)words[0];
     for (int64_t k = 1; k < n; k++) {
         order[k] = (pw_idx)words[k];
         tie |= (uint32_t)(words[k] >> 32) == (uint32_t)(words[k - 1] >> 32);
+    }
+    return tie != 0;
+}
+
+PW_TARGET static int PW_VARIANT(split_words32)(const uint32_t *restrict words, int64_t n, int ib,
+                                               pw_idx *restrict order)
+{
+    const uint32_t mask = ((uint32_t)1 << ib) - 1;
+    unsigned tie = 0;
+    order[0] = words[0] & mask;
+    for (int64_t k = 1; k < n; k++) {
+        order[k] = words[k] & mask;
+        tie |= (words[k] >> ib) == (words[k - 1] >> ib);
     }
     return tie != 0;
 }

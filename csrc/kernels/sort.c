@@ -68,7 +68,6 @@ static void radix_u32_8(uint32_t *a, uint32_t *tmp, int64_t n) PW_RADIX_BODY(uin
 static void radix_u32_11(uint32_t *a, uint32_t *tmp, int64_t n) PW_RADIX_BODY(uint32_t, a, tmp, n, 0, 11, 3)
 static void radix_u64_8(uint64_t *a, uint64_t *tmp, int64_t n) PW_RADIX_BODY(uint64_t, a, tmp, n, 0, 8, 8)
 static void radix_u64_11(uint64_t *a, uint64_t *tmp, int64_t n) PW_RADIX_BODY(uint64_t, a, tmp, n, 0, 11, 6)
-static void radix_hi_8(uint64_t *a, uint64_t *tmp, int64_t n) PW_RADIX_BODY(uint64_t, a, tmp, n, 32, 8, 2)
 static void radix_hi_11(uint64_t *a, uint64_t *tmp, int64_t n) PW_RADIX_BODY(uint64_t, a, tmp, n, 32, 11, 2)
 
 void pw_sort_u16(uint16_t *a, uint16_t *tmp, int64_t n)
@@ -154,16 +153,26 @@ void pw_sort_u64(uint64_t *a, uint64_t *tmp, int64_t n)
         radix_u64_8(a, tmp, n);
 }
 
-int pw_prefix_bits(int64_t n) { return n < PW_WIDE_DIGITS_MIN ? 16 : 22; }
-
 void pw_sort_by_prefix(uint64_t *a, uint64_t *tmp, int64_t n)
 {
     if (n <= PW_INSERTION_MAX) {
         PW_INSERTION(uint64_t, a, n, 32, 0xFFFFFFFFULL)
-    } else if (n < PW_WIDE_DIGITS_MIN) {
-        radix_hi_8(a, tmp, n);
     } else {
         radix_hi_11(a, tmp, n);
+    }
+}
+
+static void radix_u32_hi8(uint32_t *a, uint32_t *tmp, int64_t n, int first) PW_RADIX_BODY(uint32_t, a, tmp, n, first, 8, 2)
+static void radix_u32_hi10(uint32_t *a, uint32_t *tmp, int64_t n, int first) PW_RADIX_BODY(uint32_t, a, tmp, n, first, 10, 2)
+
+void pw_sort_u32_prefix(uint32_t *a, uint32_t *tmp, int64_t n, int first, int bits)
+{
+    if (n <= PW_INSERTION_MAX) {
+        PW_INSERTION(uint32_t, a, n, first, 0xFFFFFFFFu)
+    } else if (bits <= 16) {
+        radix_u32_hi8(a, tmp, n, first);
+    } else {
+        radix_u32_hi10(a, tmp, n, first);
     }
 }
 
