@@ -85,7 +85,7 @@ static void one_pass(const float *m, int64_t rows, int64_t n, floor_ws *ws, doub
         double t1 = cpu_now();
         pw_pcg64_fill64(&g, n, ws->words);
         double t2 = cpu_now();
-        const double emax = pw_exponentials(&g, n, ws->exps, ws->words);
+        const double emax = pw_exponentials(&g, n, ws->exps, ws->words, simd);
         double t3 = cpu_now();
         pw_fast_keys(ws->exps, emax, st, range.min, n, &ws->fast, simd);
         double t4 = cpu_now();

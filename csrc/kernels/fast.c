@@ -14,14 +14,6 @@
 #include "internal.h"
 #include "ziggurat.h"
 
-/* Random words taken in stream order from a block filled ahead, then from
- * the generator itself. */
-typedef struct {
-    const uint64_t *buf;
-    int64_t pos, len;
-    pw_pcg64 *g;
-} pw_draws;
-
 static inline uint64_t draw64(pw_draws *d)
 {
     return d->pos < d->len ? d->buf[d->pos++] : pw_pcg64_next64(d->g);
@@ -30,17 +22,17 @@ static inline uint64_t draw64(pw_draws *d)
 static inline double draw_double(pw_draws *d) { return pw_u53_double(draw64(d)); }
 
 /* The strips' edges and the tail: about 1 draw in 90. */
-static double exponential_slow(pw_draws *g, int i, double x)
+double pw_exponential_slow(pw_draws *d, int i, double x)
 {
     for (;;) {
         if (i == 0) /* the tail beyond r: memoryless, so r + Exp(1); (the
                        53-bit double is exact, so 1 - it is one rounding even if fused) */
-            return PW_ZIG_R - log(1.0 - draw_double(g));
-        const double y = pw_zig_f[i] + pw_product(draw_double(g), pw_zig_f[i + 1] - pw_zig_f[i]);
+            return PW_ZIG_R - log(1.0 - draw_double(d));
+        const double y = pw_zig_f[i] + pw_product(draw_double(d), pw_zig_f[i + 1] - pw_zig_f[i]);
         if (y < exp(-x))
             return x;
         /* rejected: start over */
-        const uint64_t r = draw64(g);
+        const uint64_t r = draw64(d);
         i = (int)(r & 0xFF);
         x = pw_u53_double(r) * pw_zig_x[i];
         if (x < pw_zig_x[i + 1])
@@ -48,25 +40,29 @@ static double exponential_slow(pw_draws *g, int i, double x)
     }
 }
 
-double pw_exponentials(pw_pcg64 *g, int64_t n, double *e, uint64_t *words)
+double pw_exponentials_scalar(pw_draws *d, int64_t n, double *e, double emax)
 {
     /* Exp(1) by the ziggurat method (Marsaglia and Tsang 2000).  The low 8
-     * bits of a word pick the strip, the top 53 bits the position in it.
-     * Every draw takes at least one word, so n words filled ahead are all
-     * used and the stream is the same as drawing one at a time. */
-    pw_pcg64_fill64(g, n, words);
-    pw_draws src = {words, 0, n, g};
-    double emax = 0.0;
+     * bits of a word pick the strip, the top 53 bits the position in it. */
     for (int64_t k = 0; k < n; k++) {
-        const uint64_t r = draw64(&src);
+        const uint64_t r = draw64(d);
         const int i = (int)(r & 0xFF);
         double x = pw_u53_double(r) * pw_zig_x[i];
         if (!(x < pw_zig_x[i + 1]))
-            x = exponential_slow(&src, i, x);
+            x = pw_exponential_slow(d, i, x);
         e[k] = x;
         emax = x > emax ? x : emax;
     }
     return emax;
+}
+
+double pw_exponentials(pw_pcg64 *g, int64_t n, double *e, uint64_t *words, const pw_simd_ops *simd)
+{
+    /* Every draw takes at least one word, so n words filled ahead are all
+     * used and the stream is the same as drawing one at a time. */
+    pw_pcg64_fill64(g, n, words);
+    pw_draws d = {words, 0, n, g};
+    return simd->exponentials(&d, n, e);
 }
 
 /* Runs longer than this, of keys whose sort prefixes are equal, are settled

@@ -19,6 +19,14 @@
 typedef uint32_t pw_idx;
 #define PW_IDX_MAX UINT32_MAX
 
+/* Random words taken in stream order from a block filled ahead, then from
+ * the generator itself. */
+typedef struct {
+    const uint64_t *buf;
+    int64_t pos, len;
+    pw_pcg64 *g;
+} pw_draws;
+
 #include "simd.h"
 
 /* a * b rounded on its own, for the few products that feed an addition:
@@ -203,7 +211,11 @@ void pw_choice_numpy(pw_words *src, const double *w, double total, int64_t n, pw
                      const pw_simd_ops *simd);
 /* Fast sampler (fast.c).  n exponentials drawn from g into e; returns the
  * largest.  words: scratch for n random words. */
-double pw_exponentials(pw_pcg64 *g, int64_t n, double *e, uint64_t *words);
+double pw_exponentials(pw_pcg64 *g, int64_t n, double *e, uint64_t *words, const pw_simd_ops *simd);
+/* The same from d (the portable loop), and its rare path: the strip edge
+ * or tail of the draw r = strip i, x = its candidate. */
+double pw_exponentials_scalar(pw_draws *d, int64_t n, double *e, double emax);
+double pw_exponential_slow(pw_draws *d, int i, double x);
 /* Targets for weights P_i = (st_i + |mn|) + 1 (mn = min st) from the
  * exponentials e (largest emax): ascending E_i / P_i, ties by column. */
 void pw_choice_fast(const double *e, double emax, const double *st, double mn, int64_t n, pw_idx *order,

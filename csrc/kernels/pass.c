@@ -92,7 +92,7 @@ static void prepare_row(const pw_passes *ps, const pw_geom *G, int64_t r, pw_pre
     }
     ps->ops->prepare(slot->vals, pw->vals_tmp, row, n);
     if (ps->opt->sampler == PW_SAMPLER_FAST)
-        slot->emax = pw_exponentials(g, n, slot->exps, pw->words);
+        slot->emax = pw_exponentials(g, n, slot->exps, pw->words, ps->simd);
 }
 
 /* The weights P = (st + |min st|) + 1 of the next row sum to a finite

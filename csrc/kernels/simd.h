@@ -36,6 +36,9 @@ typedef struct {
      * advanced past up to two cdf entries below x * total * (1 - 2**-49);
      * returns whether some pos_d may be short of the answer (its entry is
      * not above x * total * (1 + 2**-49)) */
+    /* n exponentials from d into e (pw_exponentials_scalar); returns the
+     * largest */
+    double (*exponentials)(pw_draws *d, int64_t n, double *e);
     int (*numpy_lookup)(const uint64_t *words, int64_t len, double dm, int64_t nb, double total,
                         const pw_idx *guide, const double *c, pw_idx *pos);
 } pw_simd_ops;

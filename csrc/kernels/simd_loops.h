@@ -75,3 +75,10 @@ PW_TARGET static int PW_VARIANT(numpy_lookup)(const uint64_t *restrict words, in
     }
     return unsure != 0;
 }
+
+#ifndef PW_OWN_EXPONENTIALS /* a variant with its own (simd.c) */
+PW_TARGET static double PW_VARIANT(exponentials)(pw_draws *d, int64_t n, double *e)
+{
+    return pw_exponentials_scalar(d, n, e, 0.0);
+}
+#endif
