@@ -9,6 +9,7 @@
 #include <stdlib.h>
 
 #include "internal.h"
+#include "thread.h"
 
 /* The row operations of each element format (see pw_row_ops). */
 #define PW_ROW_OPS(NAME, T, TO_DOUBLE, SORT)                                        \
@@ -103,6 +104,60 @@ static int64_t padded_row(int64_t n, size_t es)
     return ld;
 }
 
+/* Copying a plain strided matrix between the tensor and the scratch copy,
+ * row range by row range (and, into scratch, checking it is finite). */
+typedef struct {
+    const pw_tensor *t;
+    char *scratch;
+    int64_t rows, cols, ld, trs, tcs;
+    size_t es;
+    int matrix;        /* the 2-D view is a plain strided matrix (trs, tcs) */
+    int to_tensor;     /* 0: tensor -> scratch; 1: back */
+    int64_t r0, r1;    /* the rows of the helper's half */
+    int nonfinite[2];  /* per half, into scratch */
+} pw_copy_job;
+
+static void copy_rows(pw_copy_job *j, int64_t r0, int64_t r1, int half)
+{
+    const int64_t es = (int64_t)j->es, n = r1 - r0, c = j->cols;
+    char *tens = (char *)j->t->data + r0 * j->trs * es, *scr = j->scratch + r0 * j->ld * es;
+    if (j->to_tensor) {
+        pw_copy2d(tens, j->trs, j->tcs, scr, j->ld, 1, n, c, j->es);
+        return;
+    }
+    pw_copy2d(scr, j->ld, 1, tens, j->trs, j->tcs, n, c, j->es);
+    int bad = 0;
+    if (j->ld == c) /* no padding: one stretch */
+        bad = !pw_all_finite(scr, n * c, j->t->dtype);
+    else
+        for (int64_t r = 0; r < n && !bad; r++)
+            bad = !pw_all_finite(scr + r * j->ld * es, c, j->t->dtype);
+    j->nonfinite[half] = bad;
+}
+
+static void copy_helper(void *arg)
+{
+    pw_copy_job *j = (pw_copy_job *)arg;
+    copy_rows(j, j->r0, j->r1, 1);
+}
+
+/* All rows; with `split`, the second half on a helper thread (joined
+ * before returning; without a thread to be had, here). */
+static void copy_rows_split(pw_copy_job *j, int split)
+{
+    const int64_t rows = j->rows;
+    j->nonfinite[0] = j->nonfinite[1] = 0;
+    pw_thread th;
+    j->r0 = rows / 2;
+    j->r1 = rows;
+    if (split && pw_thread_start(&th, copy_helper, j) == 0) {
+        copy_rows(j, 0, rows / 2, 0);
+        pw_thread_join(&th);
+    } else {
+        copy_rows(j, 0, rows, 0);
+    }
+}
+
 pw_status pw_rewire(const pw_tensor *t, const pw_options *opt, pw_seed *seed)
 {
     pw_view v;
@@ -127,35 +182,46 @@ pw_status pw_rewire_view(const pw_view *v, const pw_options *opt, pw_seed *seed)
         return PW_OK;
 
     const size_t es = pw_dtype_size(t->dtype);
-    /* The scratch copy's rows are ld elements apart. */
-    int64_t trs, tcs;
-    const int64_t ld = opt->passes == 2 && pw_matrix_strides(t, &trs, &tcs) ? padded_row(cols, es) : cols;
-    char *scratch = pw_alloc_large(rows * ld, es);
-    if (!scratch)
+    /* The scratch copy's rows are ld elements apart.  A plain strided
+     * matrix (the usual case) is copied by rows, on two threads when the
+     * call may use them; any other layout by pw_gather / pw_scatter. */
+    pw_copy_job job;
+    job.t = t;
+    job.rows = rows;
+    job.cols = cols;
+    job.nonfinite[0] = job.nonfinite[1] = 0;
+    job.matrix = pw_matrix_strides(t, &job.trs, &job.tcs);
+    job.ld = job.matrix && opt->passes == 2 ? padded_row(cols, es) : cols;
+    job.es = es;
+    job.scratch = pw_alloc_large(rows * job.ld, es);
+    if (!job.scratch)
         return PW_ERR_NOMEM;
-    if (ld == cols)
-        pw_gather(t, scratch);
-    else
-        pw_copy2d(scratch, ld, 1, t->data, trs, tcs, rows, cols, es);
-    for (int64_t r = 0; r < rows; r += ld == cols ? rows : 1) {
-        if (!pw_all_finite(scratch + r * ld * (int64_t)es, ld == cols ? numel : cols, t->dtype)) {
-            s = PW_ERR_NONFINITE;
-            goto done;
-        }
+    const int split = job.matrix && opt->threads >= 2 && numel >= PW_THREADS_MIN_NUMEL && rows >= 2;
+    job.to_tensor = 0;
+    if (job.matrix) {
+        copy_rows_split(&job, split);
+    } else {
+        pw_gather(t, job.scratch);
+        job.nonfinite[0] = !pw_all_finite(job.scratch, numel, t->dtype);
+    }
+    if (job.nonfinite[0] || job.nonfinite[1]) {
+        s = PW_ERR_NONFINITE;
+        goto done;
     }
     const pw_row_ops ops = pw_row_ops_for(t->dtype);
-    const pw_passes ps = {scratch, rows, cols, ld, es, opt->passes, &ops, opt,
+    const pw_passes ps = {job.scratch, rows, cols, job.ld, es, opt->passes, &ops, opt,
                           pw_simd_current() /* one variant for the whole call */};
     pw_seed out = *seed;
     s = pw_run_passes(&ps, &out);
     if (s == PW_OK) {
-        if (ld == cols)
-            pw_scatter(t, scratch);
+        job.to_tensor = 1;
+        if (job.matrix)
+            copy_rows_split(&job, split);
         else
-            pw_copy2d(t->data, trs, tcs, scratch, ld, 1, rows, cols, es);
+            pw_scatter(t, job.scratch);
         *seed = out;
     }
 done:
-    free(scratch);
+    free(job.scratch);
     return s;
 }
