@@ -22,7 +22,11 @@
 #undef PW_TARGET
 #undef PW_VARIANT
 
+#if defined(__clang__) /* clang spells the vector width apart */
+#define PW_TARGET __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl"), min_vector_width(512)))
+#else
 #define PW_TARGET __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,prefer-vector-width=512")))
+#endif
 #define PW_VARIANT(f) f##_avx512
 #define PW_OWN_EXPONENTIALS
 #include "simd_loops.h"
