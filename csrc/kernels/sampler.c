@@ -214,12 +214,7 @@ void pw_choice_numpy(pw_words *src, const double *w, double wtotal, int64_t n, p
         }
         for (int64_t t = first; t < found; t++)
             order[t] = rem[order[t]];
-        int64_t kept = 0;
-        for (int64_t j = 0; j < m; j++) {
-            rem[kept] = rem[j];
-            pr[kept] = pr[j];
-            kept += !seen[j];
-        }
+        const int64_t kept = simd->numpy_compact(rem, pr, seen, m);
         /* the next round's estimate: an order the compiler vectorises */
         double e[8] = {0, 0, 0, 0, 0, 0, 0, 0};
         int64_t j = 0;

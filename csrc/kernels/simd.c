@@ -29,8 +29,10 @@
 #endif
 #define PW_VARIANT(f) f##_avx512
 #define PW_OWN_EXPONENTIALS
+#define PW_OWN_COMPACT
 #include "simd_loops.h"
 #undef PW_OWN_EXPONENTIALS
+#undef PW_OWN_COMPACT
 
 #include <immintrin.h>
 
@@ -85,6 +87,33 @@ PW_TARGET static double exponentials_avx512(pw_draws *d, int64_t n, double *e)
     const double vm = _mm512_reduce_max_pd(vmax);
     return vm > emax ? vm : emax;
 }
+/* numpy_compact sixteen at a time: compress into a register and store the
+ * whole vector (Zen 4 compresses to memory slowly); the lanes past the kept
+ * ones land on positions already read. */
+PW_TARGET static int64_t numpy_compact_avx512(pw_idx *restrict rem, double *restrict pr,
+                                              const unsigned char *restrict seen, int64_t m)
+{
+    int64_t kept = 0, j = 0;
+    for (; j + 16 <= m; j += 16) {
+        const __mmask16 keep = _mm_cmpeq_epi8_mask(_mm_loadu_si128((const __m128i *)(const void *)(seen + j)),
+                                                   _mm_setzero_si128());
+        const __m512i r = _mm512_loadu_si512((const void *)(rem + j));
+        const __m512d p0 = _mm512_loadu_pd(pr + j), p1 = _mm512_loadu_pd(pr + j + 8);
+        const __mmask8 k0 = (__mmask8)keep, k1 = (__mmask8)(keep >> 8);
+        const int c0 = __builtin_popcount(k0), c1 = __builtin_popcount(k1);
+        _mm512_storeu_si512((void *)(rem + kept), _mm512_maskz_compress_epi32(keep, r));
+        _mm512_storeu_pd(pr + kept, _mm512_maskz_compress_pd(k0, p0));
+        _mm512_storeu_pd(pr + kept + c0, _mm512_maskz_compress_pd(k1, p1));
+        kept += c0 + c1;
+    }
+    for (; j < m; j++) {
+        rem[kept] = rem[j];
+        pr[kept] = pr[j];
+        kept += !seen[j];
+    }
+    return kept;
+}
+
 #undef PW_TARGET
 #undef PW_VARIANT
 #endif
@@ -92,12 +121,12 @@ PW_TARGET static double exponentials_avx512(pw_draws *d, int64_t n, double *e)
 /* Best last. */
 static const pw_simd_ops variants[] = {
     {"portable", fast_keys64_portable, fast_keys32_portable, split_words64_portable, split_words32_portable, exponentials_portable,
-     numpy_lookup_portable},
+     numpy_compact_portable, numpy_lookup_portable},
 #ifdef PW_DISPATCH
     {"avx2", fast_keys64_avx2, fast_keys32_avx2, split_words64_avx2, split_words32_avx2, exponentials_avx2,
-     numpy_lookup_avx2},
+     numpy_compact_avx2, numpy_lookup_avx2},
     {"avx512", fast_keys64_avx512, fast_keys32_avx512, split_words64_avx512, split_words32_avx512,
-     exponentials_avx512, numpy_lookup_avx512},
+     exponentials_avx512, numpy_compact_avx512, numpy_lookup_avx512},
 #endif
 };
 #define PW_NVARIANTS ((int)(sizeof variants / sizeof variants[0]))

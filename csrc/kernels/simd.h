@@ -39,6 +39,9 @@ typedef struct {
     /* n exponentials from d into e (pw_exponentials_scalar); returns the
      * largest */
     double (*exponentials)(pw_draws *d, int64_t n, double *e);
+    /* keeps the remaining columns and their probabilities whose seen byte
+     * is 0, in order, at the front; returns how many */
+    int64_t (*numpy_compact)(pw_idx *rem, double *pr, const unsigned char *seen, int64_t m);
     int (*numpy_lookup)(const uint64_t *words, int64_t len, double dm, int64_t nb, double total,
                         const pw_idx *guide, const double *c, pw_idx *pos);
 } pw_simd_ops;

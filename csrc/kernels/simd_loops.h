@@ -76,6 +76,20 @@ PW_TARGET static int PW_VARIANT(numpy_lookup)(const uint64_t *restrict words, in
     return unsure != 0;
 }
 
+#ifndef PW_OWN_COMPACT /* a variant with its own (simd.c) */
+PW_TARGET static int64_t PW_VARIANT(numpy_compact)(pw_idx *restrict rem, double *restrict pr,
+                                                   const unsigned char *restrict seen, int64_t m)
+{
+    int64_t kept = 0;
+    for (int64_t j = 0; j < m; j++) {
+        rem[kept] = rem[j];
+        pr[kept] = pr[j];
+        kept += !seen[j];
+    }
+    return kept;
+}
+#endif
+
 #ifndef PW_OWN_EXPONENTIALS /* a variant with its own (simd.c) */
 PW_TARGET static double PW_VARIANT(exponentials)(pw_draws *d, int64_t n, double *e)
 {
