@@ -27,6 +27,7 @@
 #include <time.h>
 
 #include "../csrc/kernels/internal.h"
+#include "bench_floor.h"
 
 static double cpu_now(void)
 {
@@ -39,20 +40,11 @@ enum { VALUE_SORT, RNG, EXPONENTIALS, KEYS, KEY_SORT, SCATTER, NSTEPS };
 static const char *const step_names[NSTEPS] = {"value sort", "RNG words", "exponentials", "keys",
                                                "key sort", "scatter"};
 
-/* Bell-shaped values as bench_speed_kernel.c draws them. */
 static void fill(float *w, size_t n)
 {
-    uint64_t s = 88172645463325252ULL;
-    for (size_t i = 0; i < n; i++) {
-        float acc = 0;
-        for (int k = 0; k < 4; k++) {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            acc += (float)(s >> 40) * (1.0f / 16777216.0f) - 0.5f;
-        }
-        w[i] = acc * 0.05f;
-    }
+    uint64_t s = BENCH_SEED;
+    for (size_t i = 0; i < n; i++)
+        w[i] = bench_value(&s);
 }
 
 /* Buffers of one row's steps. */

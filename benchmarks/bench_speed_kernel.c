@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "../csrc/kernels/parewire.h"
+#include "bench_floor.h"
 
 static double now(clockid_t clock)
 {
@@ -27,19 +28,12 @@ static double now(clockid_t clock)
     return ts.tv_sec + 1e-9 * ts.tv_nsec;
 }
 
-/* Bell-shaped values, like an initialised layer's (sum of 4 uniforms). */
+/* The benchmarks' bell-shaped values in the given format. */
 static void fill(void *w, size_t n, pw_dtype dt)
 {
-    uint64_t s = 88172645463325252ULL;
+    uint64_t s = BENCH_SEED;
     for (size_t i = 0; i < n; i++) {
-        float acc = 0;
-        for (int k = 0; k < 4; k++) {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            acc += (float)(s >> 40) * (1.0f / 16777216.0f) - 0.5f;
-        }
-        const float v = acc * 0.05f;
+        const float v = bench_value(&s);
         uint32_t b;
         memcpy(&b, &v, 4);
         switch (dt) {

@@ -148,6 +148,16 @@ static void set_seed(pw_pcg64 *g, const pw_seed *s)
     pw_pcg64_set(g, s->state_hi, s->state_lo, s->inc_hi, s->inc_lo);
 }
 
+static void get_seed(const pw_pcg64 *g, pw_seed *s)
+{
+    uint64_t w[4];
+    pw_pcg64_get(g, w);
+    s->state_hi = w[0];
+    s->state_lo = w[1];
+    s->inc_hi = w[2];
+    s->inc_lo = w[3];
+}
+
 /* ---- scratch ---- */
 
 /* Everything a call's passes need besides the tensor copy, in one block:
@@ -249,12 +259,7 @@ static pw_status run_serial(const pw_passes *ps, pw_scratch *sc, pw_seed *seed)
                 return s;
         }
     }
-    uint64_t w[4];
-    pw_pcg64_get(&g, w);
-    seed->state_hi = w[0];
-    seed->state_lo = w[1];
-    seed->inc_hi = w[2];
-    seed->inc_lo = w[3];
+    get_seed(&g, seed);
     return PW_OK;
 }
 
@@ -519,12 +524,7 @@ static pw_status run_pipelined(const pw_passes *ps, pw_scratch *sc, pw_seed *see
         for (int64_t k = 0; k < src.pos; k++)
             pw_pcg64_next64(&g);
     }
-    uint64_t w[4];
-    pw_pcg64_get(&g, w);
-    seed->state_hi = w[0];
-    seed->state_lo = w[1];
-    seed->inc_hi = w[2];
-    seed->inc_lo = w[3];
+    get_seed(&g, seed);
     return PW_OK;
 }
 
