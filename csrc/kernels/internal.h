@@ -106,7 +106,8 @@ typedef struct {
 /* The fast sampler's buffers. */
 typedef struct {
     double *key;        /* E / P of each column */
-    uint64_t *sortword; /* key prefix << 32 | column */
+    uint64_t *sortword; /* (key prefix << ib) | column, 64-bit words or, for rows
+                           of up to 8192 columns, 32-bit ones (fast.c) */
     uint64_t *sort_tmp; /* radix scratch for sortword */
     pw_idx *run_tmp;    /* scratch for ordering a long run of equal prefixes */
 } pw_fast_ws;
