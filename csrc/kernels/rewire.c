@@ -119,19 +119,25 @@ typedef struct {
 
 static void copy_rows(pw_copy_job *j, int64_t r0, int64_t r1, int half)
 {
-    const int64_t es = (int64_t)j->es, n = r1 - r0, c = j->cols;
-    char *tens = (char *)j->t->data + r0 * j->trs * es, *scr = j->scratch + r0 * j->ld * es;
+    const int64_t es = (int64_t)j->es, c = j->cols;
     if (j->to_tensor) {
-        pw_copy2d(tens, j->trs, j->tcs, scr, j->ld, 1, n, c, j->es);
+        pw_copy2d((char *)j->t->data + r0 * j->trs * es, j->trs, j->tcs, j->scratch + r0 * j->ld * es, j->ld, 1,
+                  r1 - r0, c, j->es);
         return;
     }
-    pw_copy2d(scr, j->ld, 1, tens, j->trs, j->tcs, n, c, j->es);
+    /* in chunks of about 256 KiB, each checked while it is still in cache */
+    const int64_t chunk = 1 + ((int64_t)1 << 18) / (c * es);
     int bad = 0;
-    if (j->ld == c) /* no padding: one stretch */
-        bad = !pw_all_finite(scr, n * c, j->t->dtype);
-    else
-        for (int64_t r = 0; r < n && !bad; r++)
-            bad = !pw_all_finite(scr + r * j->ld * es, c, j->t->dtype);
+    for (int64_t a = r0; a < r1 && !bad; a += chunk) {
+        const int64_t n = r1 - a < chunk ? r1 - a : chunk;
+        char *scr = j->scratch + a * j->ld * es;
+        pw_copy2d(scr, j->ld, 1, (char *)j->t->data + a * j->trs * es, j->trs, j->tcs, n, c, j->es);
+        if (j->ld == c) /* no padding: one stretch */
+            bad = !pw_all_finite(scr, n * c, j->t->dtype);
+        else
+            for (int64_t r = 0; r < n && !bad; r++)
+                bad = !pw_all_finite(scr + r * j->ld * es, c, j->t->dtype);
+    }
     j->nonfinite[half] = bad;
 }
 
