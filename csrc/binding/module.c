@@ -350,22 +350,26 @@ static int parse_u64(PyObject *o, uint64_t *out, const char *fn)
 /* ---------------------------------------------------------------- methods */
 
 PyDoc_STRVAR(rewire_doc,
-"rewire(capsule, seed, passes=2, sampler=SAMPLER_NUMPY, reseed=True) -> seed\n\n"
+"rewire(capsule, seed, passes=2, sampler=SAMPLER_NUMPY, reseed=True, *, threads=1) -> seed\n\n"
 "Rewire the tensor behind a DLPack capsule in place. seed is the PCG64 state\n"
 "as four 64-bit words (state_hi, state_lo, inc_hi, inc_lo); the state after\n"
 "the last pass is returned in the same form. passes=2 runs rows then columns\n"
-"(PA rewiring); passes=1 rows only. reseed=True starts every pass from seed.");
+"(PA rewiring); passes=1 rows only. reseed=True starts every pass from seed.\n"
+"threads: threads the kernel may use (at least 1; from THREADS_MIN_NUMEL\n"
+"elements on, 2 or more run a helper thread); the result does not depend on it.");
 
 static PyObject *pw_py_rewire(PyObject *self, PyObject *args, PyObject *kwargs)
 {
     static const char *fn = "parewire._C.rewire";
-    static char *kwlist[] = {"capsule", "seed", "passes", "sampler", "reseed", NULL};
+    static char *kwlist[] = {"capsule", "seed", "passes", "sampler", "reseed", "threads", NULL};
     PyObject *capsule, *seed_obj;
-    int passes = 2, sampler = PW_SAMPLER_NUMPY, reseed = 1;
+    int passes = 2, sampler = PW_SAMPLER_NUMPY, reseed = 1, threads = 1;
     (void)self;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO|iip:rewire", kwlist, &capsule, &seed_obj, &passes,
-                                     &sampler, &reseed))
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO|iip$i:rewire", kwlist, &capsule, &seed_obj, &passes,
+                                     &sampler, &reseed, &threads))
         return NULL;
+    if (threads < 1)
+        return PyErr_Format(PyExc_ValueError, "%s: threads must be at least 1, got %d", fn, threads);
     if (passes != 1 && passes != 2)
         return PyErr_Format(PyExc_ValueError, "%s: passes must be 1 or 2, got %d", fn, passes);
     if (sampler != PW_SAMPLER_NUMPY && sampler != PW_SAMPLER_FAST)
@@ -388,7 +392,7 @@ static PyObject *pw_py_rewire(PyObject *self, PyObject *args, PyObject *kwargs)
     job.opt.reseed_each_pass = reseed;
     pw_cancel_init(&job.cancel);
     job.opt.cancel = &job.cancel;
-    job.opt.threads = 1;
+    job.opt.threads = threads;
     job.seed.state_hi = w[0];
     job.seed.state_lo = w[1];
     job.seed.inc_hi = w[2];
@@ -469,8 +473,55 @@ error:
     return result;
 }
 
+PyDoc_STRVAR(simd_variant_doc,
+"simd_variant(name=None) -> str\n\n"
+"The SIMD variant of the kernels' hot loops that calls use (every variant\n"
+"gives the same bits). name: one of simd_variants() to use from now on in\n"
+"this process, \"auto\" for the automatic choice (the PAREWIRE_SIMD\n"
+"environment variable if it names one, else the best this CPU runs), or\n"
+"None to only ask. Returns the variant in use.");
+
+static PyObject *pw_py_simd_variant(PyObject *self, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"name", NULL};
+    const char *name = NULL;
+    (void)self;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|z:simd_variant", kwlist, &name))
+        return NULL;
+    if (name && pw_simd_select(strcmp(name, "auto") == 0 ? NULL : name) != PW_OK)
+        return PyErr_Format(PyExc_ValueError, "parewire._C.simd_variant: unknown or unsupported variant '%.100s' "
+                            "(see simd_variants())", name);
+    return PyUnicode_FromString(pw_simd_selected());
+}
+
+PyDoc_STRVAR(simd_variants_doc,
+"simd_variants() -> tuple of str\n\n"
+"The SIMD variants this build and CPU can run, \"portable\" first, the best last.");
+
+static PyObject *pw_py_simd_variants(PyObject *self, PyObject *noargs)
+{
+    (void)self;
+    (void)noargs;
+    const char *const *names = pw_simd_variants();
+    Py_ssize_t n = 0;
+    while (names[n])
+        n++;
+    PyObject *out = PyTuple_New(n);
+    for (Py_ssize_t i = 0; out && i < n; i++) {
+        PyObject *s = PyUnicode_FromString(names[i]);
+        if (s == NULL || PyTuple_SetItem(out, i, s) < 0) {
+            Py_CLEAR(out);
+            break;
+        }
+    }
+    return out;
+}
+
 static PyMethodDef pw_methods[] = {
     {"rewire", (PyCFunction)(void (*)(void))pw_py_rewire, METH_VARARGS | METH_KEYWORDS, rewire_doc},
+    {"simd_variant", (PyCFunction)(void (*)(void))pw_py_simd_variant, METH_VARARGS | METH_KEYWORDS,
+     simd_variant_doc},
+    {"simd_variants", pw_py_simd_variants, METH_NOARGS, simd_variants_doc},
     {"strength_stats", (PyCFunction)(void (*)(void))pw_py_strength_stats, METH_VARARGS | METH_KEYWORDS,
      strength_stats_doc},
     {NULL, NULL, 0, NULL},
@@ -481,7 +532,8 @@ static int pw_exec(PyObject *m)
     if (PyModule_AddIntConstant(m, "SAMPLER_NUMPY", PW_SAMPLER_NUMPY) < 0 ||
         PyModule_AddIntConstant(m, "SAMPLER_FAST", PW_SAMPLER_FAST) < 0 ||
         PyModule_AddIntConstant(m, "MAX_NDIM", PW_MAX_NDIM) < 0 ||
-        PyModule_AddIntConstant(m, "INTERRUPT_THRESHOLD", (long)PW_INTERRUPT_THRESHOLD) < 0)
+        PyModule_AddIntConstant(m, "INTERRUPT_THRESHOLD", (long)PW_INTERRUPT_THRESHOLD) < 0 ||
+        PyModule_AddIntConstant(m, "THREADS_MIN_NUMEL", (long)PW_THREADS_MIN_NUMEL) < 0)
         return -1;
     return 0;
 }
