@@ -132,7 +132,7 @@ void pw_fast_keys(const double *e, double emax, const double *st, double mn, int
     const uint64_t top = kb >> 52, window = ((uint64_t)1 << PW_OCTAVE_BITS) - 1;
     const uint64_t base = top >= window ? (top - window) << 52 : 0;
     const int sh = 52 + PW_OCTAVE_BITS - l.pbits; /* kb - base < 2**(52 + PW_OCTAVE_BITS) */
-    double below; /* keys under this one share the bottom prefix */
+    double below;                                 /* keys under this one share the bottom prefix */
     memcpy(&below, &base, 8);
     if (l.wide)
         simd->fast_keys64(e, st, shift, base, below, sh, n, ws->key, ws->sortword);

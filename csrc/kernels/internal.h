@@ -83,7 +83,7 @@ static inline double pw_f64_to_double(uint64_t b)
 
 /* Order-preserving maps between IEEE bit patterns and unsigned sort keys
  * (negative values: all bits flipped; non-negative: sign bit set). */
-#define PW_KEY_FNS(T, SIGN)                                                     \
+#define PW_KEY_FNS(T, SIGN)                                                            \
     static inline T pw_key_##T(T b) { return (b & (SIGN)) ? (T)~b : (T)(b | (SIGN)); } \
     static inline T pw_unkey_##T(T k) { return (k & (SIGN)) ? (T)(k ^ (SIGN)) : (T)~k; }
 PW_KEY_FNS(uint16_t, (uint16_t)0x8000u)
@@ -120,27 +120,27 @@ typedef struct {
 /* What drawing and placing a row needs (the thread that runs the chain of
  * rows). */
 typedef struct {
-    int64_t cap;        /* the longest row */
-    double *strength;   /* st: running column strength */
-    double *weight;     /* P = (st + |min st|) + 1 of the row being drawn */
-    pw_idx *order;      /* the row's targets: columns in draw order (cap + 1) */
-    pw_numpy_ws np;     /* only for PW_SAMPLER_NUMPY */
-    pw_fast_ws fast;    /* only for PW_SAMPLER_FAST */
+    int64_t cap;      /* the longest row */
+    double *strength; /* st: running column strength */
+    double *weight;   /* P = (st + |min st|) + 1 of the row being drawn */
+    pw_idx *order;    /* the row's targets: columns in draw order (cap + 1) */
+    pw_numpy_ws np;   /* only for PW_SAMPLER_NUMPY */
+    pw_fast_ws fast;  /* only for PW_SAMPLER_FAST */
 } pw_row_ws;
 
 /* A row made ready before its turn: everything that does not depend on
  * the strengths (pass.c). */
 typedef struct {
-    void *vals;         /* the row's values as sort keys, sorted (the first
+    void *vals;   /* the row's values as sort keys, sorted (the first
                            row of a pass: its values as they are) */
-    double *exps;       /* fast sampler: E_i ~ Exp(1), one per column */
-    double emax;        /* their largest */
+    double *exps; /* fast sampler: E_i ~ Exp(1), one per column */
+    double emax;  /* their largest */
 } pw_prepared;
 
 /* A call's passes over the scratch copy (pass.c). */
 typedef struct pw_row_ops pw_row_ops;
 typedef struct {
-    char *scratch;             /* rows x cols, rows ld elements apart */
+    char *scratch; /* rows x cols, rows ld elements apart */
     int64_t rows, cols, ld;
     size_t es;
     int npasses;
@@ -162,7 +162,8 @@ pw_status pw_run_passes(const pw_passes *ps, pw_seed *seed);
 struct pw_row_ops {
     void (*prepare)(void *sorted, void *tmp, const void *row, int64_t n);
     void (*accumulate)(void *out, double *st, const void *row, int64_t n, pw_range *range);
-    void (*place)(void *row, const void *sorted, const pw_idx *targets, double *st, int64_t n, pw_range *range);
+    void (*place)(void *row, const void *sorted, const pw_idx *targets, double *st, int64_t n,
+                  pw_range *range);
 };
 
 pw_row_ops pw_row_ops_for(pw_dtype dtype);
@@ -190,7 +191,7 @@ typedef struct {
     struct pw_pipe *pipe;  /* or blocks from this pipeline */
     const uint64_t *block; /* the current block */
     int64_t pos, len;
-    pw_pcg64 at;           /* the stream state at the start of the current block */
+    pw_pcg64 at; /* the stream state at the start of the current block */
 } pw_words;
 /* The next n words of the stream. */
 void pw_words_take_blocks(pw_words *s, int64_t n, uint64_t *out);
@@ -208,8 +209,8 @@ double pw_pairwise_sum(const double *a, int64_t n);
 /* Weights w (all > 0) with total = pw_pairwise_sum(w): draws with the
  * probabilities p = w / total, as numpy's P / sum(P).  Writes the n columns
  * in draw order. */
-void pw_choice_numpy(pw_words *src, const double *w, double total, int64_t n, pw_idx *order, const pw_numpy_ws *ws,
-                     const pw_simd_ops *simd);
+void pw_choice_numpy(pw_words *src, const double *w, double total, int64_t n, pw_idx *order,
+                     const pw_numpy_ws *ws, const pw_simd_ops *simd);
 /* Fast sampler (fast.c).  n exponentials drawn from g into e; returns the
  * largest.  words: scratch for n random words. */
 double pw_exponentials(pw_pcg64 *g, int64_t n, double *e, uint64_t *words, const pw_simd_ops *simd);
@@ -242,8 +243,8 @@ void pw_gather(const pw_tensor *t, void *dst);
 int pw_matrix_strides(const pw_tensor *t, int64_t *rs, int64_t *cs);
 void pw_scatter(const pw_tensor *t, const void *src);
 /* 2-D strided element copy, blocked so neither side is walked column-wise. */
-void pw_copy2d(void *dst, int64_t drs, int64_t dcs, const void *src, int64_t srs, int64_t scs,
-               int64_t rows, int64_t cols, size_t es);
+void pw_copy2d(void *dst, int64_t drs, int64_t dcs, const void *src, int64_t srs, int64_t scs, int64_t rows,
+               int64_t cols, size_t es);
 int pw_all_finite(const void *data, int64_t n, pw_dtype dtype);
 
 #endif

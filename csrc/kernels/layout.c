@@ -81,7 +81,7 @@ static int64_t floor_div(int64_t a, int64_t b) /* b > 0 */
 typedef struct {
     int k;
     int64_t stride[PW_MAX_NDIM], most[PW_MAX_NDIM]; /* most = extent - 1 */
-    int64_t below[PW_MAX_NDIM + 1]; /* below[j]: farthest offset dims j.. reach */
+    int64_t below[PW_MAX_NDIM + 1];                 /* below[j]: farthest offset dims j.. reach */
 } pw_dims;
 
 /* Work limit of the exact search for three or more interleaved dimensions;
@@ -215,25 +215,25 @@ pw_status pw_view_init(pw_view *v, const pw_tensor *t, int writable)
 
 #define PW_BLOCK 32
 
-#define PW_COPY2D_BODY(T)                                                                   \
-    {                                                                                       \
-        T *d = (T *)dst;                                                                    \
-        const T *s = (const T *)src;                                                        \
-        if (dcs == 1 && scs == 1) {                                                         \
-            for (int64_t r = 0; r < rows; r++)                                              \
-                memcpy(d + r * drs, s + r * srs, (size_t)cols * sizeof(T));                 \
-            return;                                                                         \
-        }                                                                                   \
-        for (int64_t r0 = 0; r0 < rows; r0 += PW_BLOCK) {                                   \
-            const int64_t r1 = r0 + PW_BLOCK < rows ? r0 + PW_BLOCK : rows;                 \
-            for (int64_t c0 = 0; c0 < cols; c0 += PW_BLOCK) {                               \
-                const int64_t c1 = c0 + PW_BLOCK < cols ? c0 + PW_BLOCK : cols;             \
-                for (int64_t r = r0; r < r1; r++)                                           \
-                    for (int64_t c = c0; c < c1; c++)                                       \
-                        d[r * drs + c * dcs] = s[r * srs + c * scs];                        \
-            }                                                                               \
-        }                                                                                   \
-        return;                                                                             \
+#define PW_COPY2D_BODY(T)                                                       \
+    {                                                                           \
+        T *d = (T *)dst;                                                        \
+        const T *s = (const T *)src;                                            \
+        if (dcs == 1 && scs == 1) {                                             \
+            for (int64_t r = 0; r < rows; r++)                                  \
+                memcpy(d + r * drs, s + r * srs, (size_t)cols * sizeof(T));     \
+            return;                                                             \
+        }                                                                       \
+        for (int64_t r0 = 0; r0 < rows; r0 += PW_BLOCK) {                       \
+            const int64_t r1 = r0 + PW_BLOCK < rows ? r0 + PW_BLOCK : rows;     \
+            for (int64_t c0 = 0; c0 < cols; c0 += PW_BLOCK) {                   \
+                const int64_t c1 = c0 + PW_BLOCK < cols ? c0 + PW_BLOCK : cols; \
+                for (int64_t r = r0; r < r1; r++)                               \
+                    for (int64_t c = c0; c < c1; c++)                           \
+                        d[r * drs + c * dcs] = s[r * srs + c * scs];            \
+            }                                                                   \
+        }                                                                       \
+        return;                                                                 \
     }
 
 #if !defined(PW_NO_SIMD) && (defined(__SSE2__) || defined(_M_X64) || (defined(_M_IX86_FP) && _M_IX86_FP >= 2))
@@ -254,15 +254,21 @@ static void transpose_u32(uint32_t *out, int64_t ldo, const uint32_t *in, int64_
                 int64_t j = j0;
                 for (; j + 4 <= j1; j += 4) {
                     const __m128i a = _mm_loadu_si128((const __m128i *)(const void *)(in + j * ldi + i));
-                    const __m128i b = _mm_loadu_si128((const __m128i *)(const void *)(in + (j + 1) * ldi + i));
-                    const __m128i c = _mm_loadu_si128((const __m128i *)(const void *)(in + (j + 2) * ldi + i));
-                    const __m128i d = _mm_loadu_si128((const __m128i *)(const void *)(in + (j + 3) * ldi + i));
+                    const __m128i b =
+                        _mm_loadu_si128((const __m128i *)(const void *)(in + (j + 1) * ldi + i));
+                    const __m128i c =
+                        _mm_loadu_si128((const __m128i *)(const void *)(in + (j + 2) * ldi + i));
+                    const __m128i d =
+                        _mm_loadu_si128((const __m128i *)(const void *)(in + (j + 3) * ldi + i));
                     const __m128i ab0 = _mm_unpacklo_epi32(a, b), ab1 = _mm_unpackhi_epi32(a, b);
                     const __m128i cd0 = _mm_unpacklo_epi32(c, d), cd1 = _mm_unpackhi_epi32(c, d);
                     _mm_storeu_si128((__m128i *)(void *)(out + i * ldo + j), _mm_unpacklo_epi64(ab0, cd0));
-                    _mm_storeu_si128((__m128i *)(void *)(out + (i + 1) * ldo + j), _mm_unpackhi_epi64(ab0, cd0));
-                    _mm_storeu_si128((__m128i *)(void *)(out + (i + 2) * ldo + j), _mm_unpacklo_epi64(ab1, cd1));
-                    _mm_storeu_si128((__m128i *)(void *)(out + (i + 3) * ldo + j), _mm_unpackhi_epi64(ab1, cd1));
+                    _mm_storeu_si128((__m128i *)(void *)(out + (i + 1) * ldo + j),
+                                     _mm_unpackhi_epi64(ab0, cd0));
+                    _mm_storeu_si128((__m128i *)(void *)(out + (i + 2) * ldo + j),
+                                     _mm_unpacklo_epi64(ab1, cd1));
+                    _mm_storeu_si128((__m128i *)(void *)(out + (i + 3) * ldo + j),
+                                     _mm_unpackhi_epi64(ab1, cd1));
                 }
                 for (; j < j1; j++)
                     for (int64_t k = 0; k < 4; k++)
@@ -276,8 +282,8 @@ static void transpose_u32(uint32_t *out, int64_t ldo, const uint32_t *in, int64_
 }
 #endif
 
-void pw_copy2d(void *dst, int64_t drs, int64_t dcs, const void *src, int64_t srs, int64_t scs,
-               int64_t rows, int64_t cols, size_t es)
+void pw_copy2d(void *dst, int64_t drs, int64_t dcs, const void *src, int64_t srs, int64_t scs, int64_t rows,
+               int64_t cols, size_t es)
 {
 #ifdef PW_HAVE_SSE2
     if (es == 4 && dcs == 1 && srs == 1 && scs != 1) { /* d[r][c] = s[c][r] */

@@ -23,13 +23,13 @@
 
 typedef enum {
     PW_OK = 0,
-    PW_ERR_NOMEM,       /* scratch allocation failed */
-    PW_ERR_NONFINITE,   /* a NaN or infinite weight */
-    PW_ERR_OVERFLOW,    /* strengths overflow float64 (weights near DBL_MAX) */
-    PW_ERR_CANCELLED,   /* *cancel became non-zero between rows */
-    PW_ERR_SHAPE,       /* ndim < 1, negative extent, or a size overflows */
-    PW_ERR_OVERLAP,     /* strides make distinct indices share memory */
-    PW_ERR_ARGUMENT     /* unknown dtype, sampler or pass count */
+    PW_ERR_NOMEM,     /* scratch allocation failed */
+    PW_ERR_NONFINITE, /* a NaN or infinite weight */
+    PW_ERR_OVERFLOW,  /* strengths overflow float64 (weights near DBL_MAX) */
+    PW_ERR_CANCELLED, /* *cancel became non-zero between rows */
+    PW_ERR_SHAPE,     /* ndim < 1, negative extent, or a size overflows */
+    PW_ERR_OVERLAP,   /* strides make distinct indices share memory */
+    PW_ERR_ARGUMENT   /* unknown dtype, sampler or pass count */
 } pw_status;
 
 typedef enum { PW_FLOAT32 = 0, PW_FLOAT64 = 1, PW_FLOAT16 = 2, PW_BFLOAT16 = 3 } pw_dtype;
@@ -42,7 +42,7 @@ typedef enum {
 #define PW_MAX_NDIM 64
 
 typedef struct {
-    void *data;             /* address of element [0, 0, ...] */
+    void *data; /* address of element [0, 0, ...] */
     pw_dtype dtype;
     int ndim;
     const int64_t *shape;
@@ -77,12 +77,12 @@ static inline int pw_cancel_requested(const pw_cancel *c)
 static inline void pw_cancel_init(pw_cancel *c) { c->flag = 0; }
 
 typedef struct {
-    int passes;             /* 2: rows then columns (PA rewiring); 1: rows only */
+    int passes; /* 2: rows then columns (PA rewiring); 1: rows only */
     pw_sampler sampler;
-    int reseed_each_pass;   /* 1: every pass starts from *seed (the reference);
+    int reseed_each_pass; /* 1: every pass starts from *seed (the reference);
                                0: the second pass continues the first's stream */
-    pw_cancel *cancel;      /* optional; checked between rows */
-    int threads;            /* threads one call may use (<= 1: the caller's only);
+    pw_cancel *cancel;    /* optional; checked between rows */
+    int threads;          /* threads one call may use (<= 1: the caller's only);
                                the result does not depend on it.  2 or more:
                                a helper thread prepares rows ahead of the
                                chain, for tensors of PW_THREADS_MIN_NUMEL
@@ -110,7 +110,7 @@ pw_status pw_check_tensor(const pw_tensor *t, int writable, int64_t *rows, int64
 typedef struct {
     pw_tensor tensor;
     int64_t rows, cols;
-    int writable;          /* checked for overlap, as pw_rewire_view needs */
+    int writable; /* checked for overlap, as pw_rewire_view needs */
 } pw_view;
 
 pw_status pw_view_init(pw_view *v, const pw_tensor *t, int writable);

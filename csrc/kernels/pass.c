@@ -167,9 +167,9 @@ typedef struct {
     pw_prepared slot[PW_PIPE_SLOTS];
     int nslots;
     pw_prep_ws prep;
-    char *tile;          /* the chain's tile of a transposed pass */
-    uint64_t *ring;      /* numpy, two threads: the stream in blocks */
-    pw_pcg64 *ring_at;   /* the stream state at each block's start */
+    char *tile;        /* the chain's tile of a transposed pass */
+    uint64_t *ring;    /* numpy, two threads: the stream in blocks */
+    pw_pcg64 *ring_at; /* the stream state at each block's start */
     int64_t nblocks;
     void *block;
 } pw_scratch;
@@ -277,18 +277,18 @@ typedef struct pw_pipe {
     pw_scratch *sc;
     pw_seed seed;
     pw_mutex mu;
-    pw_cond helper_cv;  /* the helper waits here ... */
-    pw_cond chain_cv;   /* ... the chain here */
-    int helper_waits;   /* 1 while the helper sleeps: only then is it woken */
+    pw_cond helper_cv; /* the helper waits here ... */
+    pw_cond chain_cv;  /* ... the chain here */
+    int helper_waits;  /* 1 while the helper sleeps: only then is it woken */
     int chain_waits;
-    int64_t produced;   /* rows prepared */
-    int64_t consumed;   /* rows placed: their slots are free again */
-    int passes_done;    /* passes the chain has finished */
-    int stop;           /* 1: whoever waits gives up */
-    pw_status status;   /* the helper's reason to stop (cancelled) */
-    pw_pcg64 g;         /* the helper's stream: exponentials, or the blocks */
-    int64_t wfilled;    /* blocks of the stream filled */
-    int64_t wtaken;     /* blocks the chain has finished with */
+    int64_t produced; /* rows prepared */
+    int64_t consumed; /* rows placed: their slots are free again */
+    int passes_done;  /* passes the chain has finished */
+    int stop;         /* 1: whoever waits gives up */
+    pw_status status; /* the helper's reason to stop (cancelled) */
+    pw_pcg64 g;       /* the helper's stream: exponentials, or the blocks */
+    int64_t wfilled;  /* blocks of the stream filled */
+    int64_t wtaken;   /* blocks the chain has finished with */
 } pw_pipe;
 
 /* The helper: fills one more block of the stream if there is room.  Called

@@ -31,9 +31,9 @@ void pw_pcg64_fill64(pw_pcg64 *g, int64_t n, uint64_t *out)
     const pw_u128 a2 = pw_u128_muladd(a, a, zero);
     const pw_u128 a3 = pw_u128_muladd(a2, a, zero);
     const pw_u128 a4 = pw_u128_muladd(a2, a2, zero);
-    pw_u128 sum = pw_u128_muladd(a, one, one);  /* 1 + a */
-    sum = pw_u128_muladd(a2, one, sum);         /* + a^2 */
-    sum = pw_u128_muladd(a3, one, sum);         /* + a^3 */
+    pw_u128 sum = pw_u128_muladd(a, one, one); /* 1 + a */
+    sum = pw_u128_muladd(a2, one, sum);        /* + a^2 */
+    sum = pw_u128_muladd(a3, one, sum);        /* + a^3 */
     const pw_u128 c4 = pw_u128_muladd(sum, g->inc, zero);
     pw_u128 s0, s1, s2, s3;
     out[0] = pw_pcg64_next64(g);

@@ -21,16 +21,15 @@ typedef __uint128_t pw_u128;
 #define PW_U128(hi, lo) (((pw_u128)(hi) << 64) | (pw_u128)(lo))
 #define PW_U128_HI(x) ((uint64_t)((x) >> 64))
 #define PW_U128_LO(x) ((uint64_t)(x))
-static inline pw_u128 pw_u128_muladd(pw_u128 a, pw_u128 b, pw_u128 c)
-{
-    return a * b + c;
-}
+static inline pw_u128 pw_u128_muladd(pw_u128 a, pw_u128 b, pw_u128 c) { return a * b + c; }
 #else
 #define PW_U128_EMULATED 1
 #if defined(_MSC_VER) && !defined(PW_EMULATE_UINT128) && (defined(_M_X64) || defined(_M_ARM64))
 #include <intrin.h>
 #endif
-typedef struct { uint64_t hi, lo; } pw_u128;
+typedef struct {
+    uint64_t hi, lo;
+} pw_u128;
 static inline pw_u128 pw_u128_make(uint64_t hi, uint64_t lo)
 {
     pw_u128 r;

@@ -12,63 +12,62 @@
 #include "thread.h"
 
 /* The row operations of each element format (see pw_row_ops). */
-#define PW_ROW_OPS(NAME, T, TO_DOUBLE, SORT)                                        \
-    static void NAME##_prepare(void *sorted, void *tmp, const void *row, int64_t n) \
-    {                                                                               \
-        const T *a = (const T *)row;                                                \
-        T *k = (T *)sorted;                                                         \
-        for (int64_t i = 0; i < n; i++)                                             \
-            k[i] = pw_key_##T(a[i]);                                                \
-        SORT(k, (T *)tmp, n);                                                       \
-    }                                                                               \
-    static void NAME##_accumulate(void *out, double *st, const void *row, int64_t n, \
-                                  pw_range *range)                                  \
-    {                                                                               \
-        const T *a = (const T *)row;                                                \
-        double mn = INFINITY, mx = -INFINITY;                                       \
-        for (int64_t i = 0; i < n; i++) {                                           \
-            const double v = 0.0 + TO_DOUBLE(a[i]); /* as st = 0; st += row */     \
-            st[i] = v;                                                              \
-            mn = v < mn ? v : mn;                                                   \
-            mx = v > mx ? v : mx;                                                   \
-        }                                                                           \
-        if (out != row)                                                             \
-            memcpy(out, row, (size_t)n * sizeof(T));                                \
-        range->min = mn;                                                            \
-        range->max = mx;                                                            \
-    }                                                                               \
-    static void NAME##_place(void *row, const void *sorted, const pw_idx *targets,  \
-                             double *st, int64_t n, pw_range *range)                \
-    {                                                                               \
-        T *a = (T *)row;                                                            \
-        const T *k = (const T *)sorted;                                             \
-        double mn0 = INFINITY, mn1 = INFINITY, mx0 = -INFINITY, mx1 = -INFINITY;    \
-        int64_t j = 0;                                                              \
-        for (; j + 2 <= n; j += 2) { /* two chains of min / max */                  \
-            const T v0 = pw_unkey_##T(k[j]), v1 = pw_unkey_##T(k[j + 1]);           \
-            const pw_idx c0 = targets[j], c1 = targets[j + 1];                      \
-            a[c0] = v0;                                                             \
-            a[c1] = v1;                                                             \
-            const double s0 = st[c0] + TO_DOUBLE(v0);                               \
-            const double s1 = st[c1] + TO_DOUBLE(v1);                               \
-            st[c0] = s0;                                                            \
-            st[c1] = s1;                                                            \
-            mn0 = s0 < mn0 ? s0 : mn0;                                              \
-            mn1 = s1 < mn1 ? s1 : mn1;                                              \
-            mx0 = s0 > mx0 ? s0 : mx0;                                              \
-            mx1 = s1 > mx1 ? s1 : mx1;                                              \
-        }                                                                           \
-        for (; j < n; j++) {                                                        \
-            const T v = pw_unkey_##T(k[j]);                                         \
-            const pw_idx c = targets[j];                                            \
-            a[c] = v;                                                               \
-            const double s = st[c] + TO_DOUBLE(v);                                  \
-            st[c] = s;                                                              \
-            mn0 = s < mn0 ? s : mn0;                                                \
-            mx0 = s > mx0 ? s : mx0;                                                \
-        }                                                                           \
-        range->min = mn1 < mn0 ? mn1 : mn0;                                         \
-        range->max = mx1 > mx0 ? mx1 : mx0;                                         \
+#define PW_ROW_OPS(NAME, T, TO_DOUBLE, SORT)                                                              \
+    static void NAME##_prepare(void *sorted, void *tmp, const void *row, int64_t n)                       \
+    {                                                                                                     \
+        const T *a = (const T *)row;                                                                      \
+        T *k = (T *)sorted;                                                                               \
+        for (int64_t i = 0; i < n; i++)                                                                   \
+            k[i] = pw_key_##T(a[i]);                                                                      \
+        SORT(k, (T *)tmp, n);                                                                             \
+    }                                                                                                     \
+    static void NAME##_accumulate(void *out, double *st, const void *row, int64_t n, pw_range *range)     \
+    {                                                                                                     \
+        const T *a = (const T *)row;                                                                      \
+        double mn = INFINITY, mx = -INFINITY;                                                             \
+        for (int64_t i = 0; i < n; i++) {                                                                 \
+            const double v = 0.0 + TO_DOUBLE(a[i]); /* as st = 0; st += row */                            \
+            st[i] = v;                                                                                    \
+            mn = v < mn ? v : mn;                                                                         \
+            mx = v > mx ? v : mx;                                                                         \
+        }                                                                                                 \
+        if (out != row)                                                                                   \
+            memcpy(out, row, (size_t)n * sizeof(T));                                                      \
+        range->min = mn;                                                                                  \
+        range->max = mx;                                                                                  \
+    }                                                                                                     \
+    static void NAME##_place(void *row, const void *sorted, const pw_idx *targets, double *st, int64_t n, \
+                             pw_range *range)                                                             \
+    {                                                                                                     \
+        T *a = (T *)row;                                                                                  \
+        const T *k = (const T *)sorted;                                                                   \
+        double mn0 = INFINITY, mn1 = INFINITY, mx0 = -INFINITY, mx1 = -INFINITY;                          \
+        int64_t j = 0;                                                                                    \
+        for (; j + 2 <= n; j += 2) { /* two chains of min / max */                                        \
+            const T v0 = pw_unkey_##T(k[j]), v1 = pw_unkey_##T(k[j + 1]);                                 \
+            const pw_idx c0 = targets[j], c1 = targets[j + 1];                                            \
+            a[c0] = v0;                                                                                   \
+            a[c1] = v1;                                                                                   \
+            const double s0 = st[c0] + TO_DOUBLE(v0);                                                     \
+            const double s1 = st[c1] + TO_DOUBLE(v1);                                                     \
+            st[c0] = s0;                                                                                  \
+            st[c1] = s1;                                                                                  \
+            mn0 = s0 < mn0 ? s0 : mn0;                                                                    \
+            mn1 = s1 < mn1 ? s1 : mn1;                                                                    \
+            mx0 = s0 > mx0 ? s0 : mx0;                                                                    \
+            mx1 = s1 > mx1 ? s1 : mx1;                                                                    \
+        }                                                                                                 \
+        for (; j < n; j++) {                                                                              \
+            const T v = pw_unkey_##T(k[j]);                                                               \
+            const pw_idx c = targets[j];                                                                  \
+            a[c] = v;                                                                                     \
+            const double s = st[c] + TO_DOUBLE(v);                                                        \
+            st[c] = s;                                                                                    \
+            mn0 = s < mn0 ? s : mn0;                                                                      \
+            mx0 = s > mx0 ? s : mx0;                                                                      \
+        }                                                                                                 \
+        range->min = mn1 < mn0 ? mn1 : mn0;                                                               \
+        range->max = mx1 > mx0 ? mx1 : mx0;                                                               \
     }
 
 PW_ROW_OPS(f32, uint32_t, pw_f32_to_double, pw_sort_u32)
@@ -81,9 +80,21 @@ pw_row_ops pw_row_ops_for(pw_dtype dtype)
     pw_row_ops ops = {f32_prepare, f32_accumulate, f32_place};
     switch (dtype) {
     case PW_FLOAT32: break;
-    case PW_FLOAT64: ops.prepare = f64_prepare; ops.accumulate = f64_accumulate; ops.place = f64_place; break;
-    case PW_FLOAT16: ops.prepare = f16_prepare; ops.accumulate = f16_accumulate; ops.place = f16_place; break;
-    case PW_BFLOAT16: ops.prepare = bf16_prepare; ops.accumulate = bf16_accumulate; ops.place = bf16_place; break;
+    case PW_FLOAT64:
+        ops.prepare = f64_prepare;
+        ops.accumulate = f64_accumulate;
+        ops.place = f64_place;
+        break;
+    case PW_FLOAT16:
+        ops.prepare = f16_prepare;
+        ops.accumulate = f16_accumulate;
+        ops.place = f16_place;
+        break;
+    case PW_BFLOAT16:
+        ops.prepare = bf16_prepare;
+        ops.accumulate = bf16_accumulate;
+        ops.place = bf16_place;
+        break;
     }
     return ops;
 }
@@ -111,18 +122,18 @@ typedef struct {
     char *scratch;
     int64_t rows, cols, ld, trs, tcs;
     size_t es;
-    int matrix;        /* the 2-D view is a plain strided matrix (trs, tcs) */
-    int to_tensor;     /* 0: tensor -> scratch; 1: back */
-    int64_t r0, r1;    /* the rows of the helper's half */
-    int nonfinite[2];  /* per half, into scratch */
+    int matrix;       /* the 2-D view is a plain strided matrix (trs, tcs) */
+    int to_tensor;    /* 0: tensor -> scratch; 1: back */
+    int64_t r0, r1;   /* the rows of the helper's half */
+    int nonfinite[2]; /* per half, into scratch */
 } pw_copy_job;
 
 static void copy_rows(pw_copy_job *j, int64_t r0, int64_t r1, int half)
 {
     const int64_t es = (int64_t)j->es, c = j->cols;
     if (j->to_tensor) {
-        pw_copy2d((char *)j->t->data + r0 * j->trs * es, j->trs, j->tcs, j->scratch + r0 * j->ld * es, j->ld, 1,
-                  r1 - r0, c, j->es);
+        pw_copy2d((char *)j->t->data + r0 * j->trs * es, j->trs, j->tcs, j->scratch + r0 * j->ld * es, j->ld,
+                  1, r1 - r0, c, j->es);
         return;
     }
     /* in chunks of about 256 KiB, each checked while it is still in cache */
@@ -215,8 +226,8 @@ pw_status pw_rewire_view(const pw_view *v, const pw_options *opt, pw_seed *seed)
         goto done;
     }
     const pw_row_ops ops = pw_row_ops_for(t->dtype);
-    const pw_passes ps = {job.scratch, rows, cols, job.ld, es, opt->passes, &ops, opt,
-                          pw_simd_current() /* one variant for the whole call */};
+    const pw_passes ps = {job.scratch, rows, cols, job.ld,           es,
+                          opt->passes, &ops, opt,  pw_simd_current() /* one variant for the whole call */};
     pw_seed out = *seed;
     s = pw_run_passes(&ps, &out);
     if (s == PW_OK) {

@@ -54,8 +54,8 @@ double pw_pairwise_sum(const double *a, int64_t n)
  * then locate each draw with a guide table.  Used when the remaining mass is
  * so small (weights spanning ~270 decades) that the scaled comparisons of
  * pw_choice_numpy below could meet subnormal numbers. */
-static void round_normalised(pw_words *src, const double *c, int64_t m, const pw_numpy_ws *ws,
-                             pw_idx *order, int64_t *found)
+static void round_normalised(pw_words *src, const double *c, int64_t m, const pw_numpy_ws *ws, pw_idx *order,
+                             int64_t *found)
 {
     double *q = ws->quantile;
     pw_idx *guide = ws->guide;
@@ -105,8 +105,8 @@ static inline void guide_mark(pw_idx *guide, double ck, int64_t k, double inv, i
     guide[bk] = (pw_idx)(k + 1);
 }
 
-void pw_choice_numpy(pw_words *src, const double *w, double wtotal, int64_t n, pw_idx *order, const pw_numpy_ws *ws,
-                     const pw_simd_ops *simd)
+void pw_choice_numpy(pw_words *src, const double *w, double wtotal, int64_t n, pw_idx *order,
+                     const pw_numpy_ws *ws, const pw_simd_ops *simd)
 {
     pw_idx *rem = ws->remaining, *guide = ws->guide;
     double *c = ws->cdf;

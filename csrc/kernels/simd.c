@@ -120,8 +120,8 @@ PW_TARGET static int64_t numpy_compact_avx512(pw_idx *restrict rem, double *rest
 
 /* Best last. */
 static const pw_simd_ops variants[] = {
-    {"portable", fast_keys64_portable, fast_keys32_portable, split_words64_portable, split_words32_portable, exponentials_portable,
-     numpy_compact_portable, numpy_lookup_portable},
+    {"portable", fast_keys64_portable, fast_keys32_portable, split_words64_portable, split_words32_portable,
+     exponentials_portable, numpy_compact_portable, numpy_lookup_portable},
 #ifdef PW_DISPATCH
     {"avx2", fast_keys64_avx2, fast_keys32_avx2, split_words64_avx2, split_words32_avx2, exponentials_avx2,
      numpy_compact_avx2, numpy_lookup_avx2},

@@ -13,7 +13,8 @@
 
 /* Included by internal.h, after pw_idx. */
 
-#if !defined(PW_NO_SIMD) && (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
+#if !defined(PW_NO_SIMD) && (defined(__GNUC__) || defined(__clang__)) && \
+    (defined(__x86_64__) || defined(__i386__))
 #define PW_DISPATCH 1
 #endif
 

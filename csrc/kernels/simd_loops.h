@@ -3,8 +3,8 @@
  * and PW_TARGET the target attribute.  Plain C the compiler vectorises for
  * the target; nothing here may depend on the vector width. */
 
-PW_TARGET static void PW_VARIANT(fast_keys64)(const double *restrict e, const double *restrict st, double shift,
-                                              uint64_t base, double below, int sh, int64_t n,
+PW_TARGET static void PW_VARIANT(fast_keys64)(const double *restrict e, const double *restrict st,
+                                              double shift, uint64_t base, double below, int sh, int64_t n,
                                               double *restrict key, uint64_t *restrict words)
 {
     for (int64_t i = 0; i < n; i++) {
@@ -18,9 +18,9 @@ PW_TARGET static void PW_VARIANT(fast_keys64)(const double *restrict e, const do
     }
 }
 
-PW_TARGET static void PW_VARIANT(fast_keys32)(const double *restrict e, const double *restrict st, double shift,
-                                              uint64_t base, double below, int sh, int ib, int64_t n,
-                                              double *restrict key, uint32_t *restrict words)
+PW_TARGET static void PW_VARIANT(fast_keys32)(const double *restrict e, const double *restrict st,
+                                              double shift, uint64_t base, double below, int sh, int ib,
+                                              int64_t n, double *restrict key, uint32_t *restrict words)
 {
     for (int64_t i = 0; i < n; i++) {
         const double k = e[i] / ((st[i] + shift) + 1.0);
@@ -32,7 +32,8 @@ PW_TARGET static void PW_VARIANT(fast_keys32)(const double *restrict e, const do
     }
 }
 
-PW_TARGET static int PW_VARIANT(split_words64)(const uint64_t *restrict words, int64_t n, pw_idx *restrict order)
+PW_TARGET static int PW_VARIANT(split_words64)(const uint64_t *restrict words, int64_t n,
+                                               pw_idx *restrict order)
 {
     unsigned tie = 0;
     order[0] = (pw_idx)words[0];
@@ -56,9 +57,9 @@ PW_TARGET static int PW_VARIANT(split_words32)(const uint32_t *restrict words, i
     return tie != 0;
 }
 
-PW_TARGET static int PW_VARIANT(numpy_lookup)(const uint64_t *restrict words, int64_t len, double dm, int64_t nb,
-                                              double total, const pw_idx *restrict guide, const double *restrict c,
-                                              pw_idx *restrict pos)
+PW_TARGET static int PW_VARIANT(numpy_lookup)(const uint64_t *restrict words, int64_t len, double dm,
+                                              int64_t nb, double total, const pw_idx *restrict guide,
+                                              const double *restrict c, pw_idx *restrict pos)
 {
     unsigned unsure = 0;
     for (int64_t d = 0; d < len; d++) {

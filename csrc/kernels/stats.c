@@ -17,19 +17,19 @@ static void mean_var(const double *a, int64_t n, double *mean, double *var)
     *var = n > 1 ? ss / (double)(n - 1) : NAN;
 }
 
-#define PW_SUM_ROWS(T, TO_DOUBLE)                                           \
-    {                                                                       \
-        const T *a = (const T *)buf;                                        \
-        for (int64_t r = 0; r < rows; r++) {                                \
-            double acc = 0.0;                                               \
-            for (int64_t c = 0; c < cols; c++) {                            \
-                const double v = TO_DOUBLE(a[r * cols + c]);                \
-                acc += v;                                                   \
-                colsum[c] += v;                                             \
-            }                                                               \
-            rowsum[r] = acc;                                                \
-        }                                                                   \
-        break;                                                              \
+#define PW_SUM_ROWS(T, TO_DOUBLE)                            \
+    {                                                        \
+        const T *a = (const T *)buf;                         \
+        for (int64_t r = 0; r < rows; r++) {                 \
+            double acc = 0.0;                                \
+            for (int64_t c = 0; c < cols; c++) {             \
+                const double v = TO_DOUBLE(a[r * cols + c]); \
+                acc += v;                                    \
+                colsum[c] += v;                              \
+            }                                                \
+            rowsum[r] = acc;                                 \
+        }                                                    \
+        break;                                               \
     }
 
 pw_status pw_strength_sums(const pw_tensor *t, double *row_sums, double *col_sums, pw_stats *out)
