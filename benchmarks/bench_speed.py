@@ -224,12 +224,13 @@ def memory_in_subprocess(shape, sampler):
     that has already run it; a fresh process with a fixed threshold
     (MALLOC_MMAP_THRESHOLD_) maps every large block anew.
     """
+    kw = ", threads=1" if has_threads() else ""  # the one-thread table's call
     code = (
         "import sys, numpy as np, parewire; sys.path.insert(0, %r); from bench_speed import peak_extra_bytes; "
         "x = np.random.default_rng(0).standard_normal(%r).astype(np.float32); "
         "parewire.pa_rewire_(np.ones((2, 2), np.float32), seed=1, sampler=%r); "
-        "print(peak_extra_bytes(lambda: parewire.pa_rewire_(x, seed=1, sampler=%r)))"
-    ) % (str(HERE), tuple(shape), sampler, sampler)
+        "print(peak_extra_bytes(lambda: parewire.pa_rewire_(x, seed=1, sampler=%r%s)))"
+    ) % (str(HERE), tuple(shape), sampler, sampler, kw)
     env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="131072")
     try:
         out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)

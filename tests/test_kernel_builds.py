@@ -41,22 +41,30 @@ MINGW = shutil.which("x86_64-w64-mingw32-gcc")
 pytestmark = pytest.mark.skipif(shutil.which(CC) is None, reason=f"no C compiler ({CC})")
 
 
+DIGEST = r"digest ([0-9a-f]{16}) \((\d+) elements rewired, threads=(\d+), uint128=(\w+), simd=(\w+)\)"
 KERNELS = sorted(str(p) for p in (ROOT / "csrc" / "kernels").glob("*.c"))
 
 
-def build(name: str, flags: list, tmp: pathlib.Path) -> pathlib.Path:
+def build(name: str, flags: list[str], tmp: pathlib.Path) -> pathlib.Path:
     exe = tmp / re.sub(r"\W+", "_", name)
     cc, flags = (flags[0], flags[1:]) if flags[0] == "clang" else (CC, flags)
     sources = [str(ROOT / "scripts" / "kernel_fuzz.c")] + KERNELS
-    subprocess.run([cc, *flags, *sources, "-lm", "-pthread", "-o", str(exe)], check=True, capture_output=True,
-                   timeout=300)
+    subprocess.run(
+        [cc, *flags, *sources, "-lm", "-pthread", "-o", str(exe)], check=True, capture_output=True, timeout=300
+    )
     return exe
 
 
-def digest(exe: pathlib.Path, *args: str, env: dict | None = None) -> re.Match:
-    out = subprocess.run([str(exe), "digest", *args], check=True, capture_output=True, text=True, timeout=300,
-                         env=None if env is None else {**os.environ, **env})
-    m = re.search(r"digest ([0-9a-f]{16}) \((\d+) elements rewired, threads=(\d+), uint128=(\w+), simd=(\w+)\)", out.stdout)
+def digest(exe: pathlib.Path, *args: str, env: dict[str, str] | None = None) -> re.Match[str]:
+    out = subprocess.run(
+        [str(exe), "digest", *args],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=None if env is None else {**os.environ, **env},
+    )
+    m = re.search(DIGEST, out.stdout)
     assert m, out.stdout
     return m
 
@@ -112,7 +120,12 @@ def test_emulated_build_really_emulates(builds):
 def test_kernels_compile_for_windows(tmp_path, flags):
     """The Win32 branches (threads, no madvise, 128-bit guards) at least
     compile, without warnings (mingw-w64; MSVC itself cannot run here)."""
+    assert MINGW is not None
     for src in KERNELS:
-        out = subprocess.run([MINGW, "-std=c11", "-O2", "-Wall", "-Wextra", "-Werror", *flags, "-c", src,
-                              "-o", str(tmp_path / "k.obj")], capture_output=True, text=True, timeout=300)
+        out = subprocess.run(
+            [MINGW, "-std=c11", "-O2", "-Wall", "-Wextra", "-Werror", *flags, "-c", src, "-o", str(tmp_path / "k.obj")],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert out.returncode == 0, (src, out.stderr[-2000:])

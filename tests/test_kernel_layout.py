@@ -100,11 +100,7 @@ def test_empty_tensors_with_huge_extents_allocate_nothing(shape):
 
 @pytest.mark.parametrize("shape", ["(0, 2**62)", "(2**62, 0)", "(0, 2**61 + 1)", "(0, 2**63 - 1)"])
 def test_empty_tensors_whose_byte_sizes_overflow_do_not_crash(shape):
-    code = (
-        "import torch, parewire\n"
-        f"s = parewire.strength_stats(torch.empty{shape})\n"
-        "print(s.rows, s.cols)\n"
-    )
+    code = f"import torch, parewire\ns = parewire.strength_stats(torch.empty{shape})\nprint(s.rows, s.cols)\n"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split() == [str(v) for v in eval(shape)]

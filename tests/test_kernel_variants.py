@@ -14,15 +14,15 @@ variant and thread count through the public API.
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 import numpy as np
 import pytest
 import torch
+from _helpers import REWIRING_FIXTURES, bits, load_fixture
 
 import parewire
 from parewire import _C
-
-from _helpers import REWIRING_FIXTURES, bits, load_fixture
 
 VARIANTS = list(_C.simd_variants())
 THREADS = [1, 2, 3, 4]
@@ -97,7 +97,14 @@ def test_public_api_threads_default_and_identity():
         outs.append(bits(x))
     for o in outs[1:]:
         np.testing.assert_array_equal(o, outs[0])
-    for bad, err in ((0, ValueError), (-2, ValueError), ("2", TypeError), (True, TypeError), (2.0, TypeError)):
+    bad_values: list[tuple[Any, type[Exception]]] = [
+        (0, ValueError),
+        (-2, ValueError),
+        ("2", TypeError),
+        (True, TypeError),
+        (2.0, TypeError),
+    ]
+    for bad, err in bad_values:
         x = w.clone()
         with pytest.raises(err, match="pa_rewire_: threads"):
             parewire.pa_rewire_(x, seed=5, threads=bad)
