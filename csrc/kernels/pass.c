@@ -497,7 +497,10 @@ static pw_status run_pipelined(const pw_passes *ps, pw_scratch *sc, pw_seed *see
                     break;
                 pw_mutex_lock(&pp.mu);
                 pp.consumed = seq + 1;
-                wake_helper(&pp);
+                /* a helper waiting for a slot is woken once two are free:
+                 * it then prepares them at a stretch (one wake, not two) */
+                if (sc->nslots - (pp.produced - pp.consumed) >= 2)
+                    wake_helper(&pp);
                 pw_mutex_unlock(&pp.mu);
             }
         }
