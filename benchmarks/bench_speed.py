@@ -1,58 +1,69 @@
-"""Speed of PA rewiring: parewire's samplers against per-row Generator.choice and the sort floor.
+"""Speed of PA rewiring: parewire's samplers against the floor, a second thread, and the authors' code.
 
 Run from the repository root (after building the extension):
 
-    python benchmarks/bench_speed.py            # full run, several minutes
-    python benchmarks/bench_speed.py --quick    # a subset and ResNet-50 only, about 2 minutes
+    python benchmarks/bench_speed.py                        # full run, several minutes
+    python benchmarks/bench_speed.py --quick                # a subset, about 2 minutes
+    python benchmarks/bench_speed.py --authors PATH/weight_rewiring.py
+                                                            # + the authors' code, run from its path
 
-Prints a table and writes benchmarks/results/speed.json (or --json PATH).
-Every number in one table comes from the same run, so ratios are
-comparable; times are process CPU time (robust to other processes on a busy
-machine), the minimum over repeats (the median is kept in the JSON).  The
-1 vs 2 workers comparison uses the wall clock.
+Prints four tables and writes benchmarks/results/speed.json and speed.md
+(or --out DIR).  Every number in one table comes from the same run, so
+ratios are comparable.
 
-Columns, per weight shape (the 2-D view is (size(0), numel/size(0))):
+1. One thread, per weight shape (the 2-D view is (size(0), numel/size(0))),
+   float32, ns per parameter for the whole PA rewiring (rows pass, then
+   columns pass), process CPU time, the minimum over repeats:
 
-* ``fast``, ``numpy``: ``parewire.pa_rewire_`` with that sampler, one
-  thread, float32, ns per parameter for the whole PA rewiring (rows pass,
-  then columns pass).
-* ``choice``: ``parewire.reference.pa_rewire`` -- plain numpy, one
-  ``Generator.choice(C, C, replace=False, p=P)`` per row, as the paper's
-  code does.  It costs about a microsecond per weight, so on large shapes
-  only the first rows of each pass are run and the time is extrapolated per
-  row (marked ``~``).
-* ``sort``: the sort floor, ``np.sort`` of every row plus ``np.sort`` of
-  every column (axis=1 and axis=0) of the float32 2-D view.
-* ``x choice`` = choice / sampler time; ``/ sort`` = sampler / floor.
-* ``mem``: peak extra resident memory of the call, in copies of the layer:
-  the high-water RSS minus the RSS before the call, measured in a fresh
-  interpreter per case with Linux's VmHWM after resetting it through
-  /proc/self/clear_refs (tracemalloc cannot see C mallocs); ``-`` where that
-  is unavailable.
+   * ``fast``, ``numpy``: ``parewire.pa_rewire_`` with that sampler.
+   * ``floor``: benchmarks/bench_floor.c, compiled here with the kernels --
+     the irreducible steps alone (value sort, random words, exponentials,
+     keys, key sort, scatter) with the kernels' own code; ``fast / floor``
+     is what everything else costs (copies, tiles, the row chain).
+   * ``choice``: ``parewire.reference.pa_rewire`` -- plain numpy, one
+     ``Generator.choice(C, C, replace=False, p=P)`` per row, as the paper's
+     code does; extrapolated per row on large shapes (marked ``~``).
+   * ``sort``: ``np.sort`` of every row plus every column.
+   * ``mem``: peak extra resident memory of one call in copies of the
+     layer (VmHWM in a fresh interpreter; ``-`` where unavailable).
+
+2. Threads: wall time of ``pa_rewire_(threads=1)`` and ``threads=2``,
+   interleaved, minimum over repeats; identical results are checked.
+
+3. The authors' ``weight_rewiring.PA_rewiring_np`` (given by path with
+   --authors; never copied into this repository) on four ResNet layers,
+   kaiming_uniform, one run each, against ``numpy`` and ``fast`` on one
+   thread and ``fast`` on two.
+
+4. ResNet-50: ``pa_rewire_`` on every layer, and ``rewire_model``.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import inspect
 import json
 import os
 import pathlib
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
 import torch
 
-from _env import cpu_name
+from _env import cpu_name, git_commit, write_results
 
 import parewire
 from parewire import reference
 
-ROOT = pathlib.Path(__file__).resolve().parent
+HERE = pathlib.Path(__file__).resolve().parent
+ROOT = HERE.parent
 
 # (label, shape): layer shapes of ResNet-18/50 (torchvision), ViT-B/16, and LLM-sized linears
 SHAPES = [
@@ -71,20 +82,24 @@ SHAPES = [
     ("linear 4096x4096", (4096, 4096)),
     ("linear 11008x4096", (11008, 4096)),
 ]
-QUICK = {"resnet18 layer4 conv", "resnet50 1x1 expand", "vit-b/16 qkv", "linear 11008x4096"}
+QUICK = {"resnet18 layer4 conv", "vit-b/16 qkv", "linear 4096x4096", "linear 11008x4096"}
+THREAD_SHAPES = [("resnet18 layer4 conv", (512, 512, 3, 3)), ("vit-b/16 qkv", (2304, 768)),
+                 ("linear 4096x4096", (4096, 4096))]
+AUTHOR_LAYERS = [("512x512x3x3", (512, 512, 3, 3)), ("256x256x3x3", (256, 256, 3, 3)),
+                 ("1000x512", (1000, 512)), ("128x128x3x3", (128, 128, 3, 3))]
 
 
 def machine() -> dict:
-    cpu = cpu_name()
     return {
-        "cpu": cpu,
+        "cpu": cpu_name(),
         "logical_cpus": os.cpu_count(),
         "platform": platform.platform(),
         "python": platform.python_version(),
         "numpy": np.__version__,
         "torch": torch.__version__,
         "parewire": getattr(parewire, "__version__", "dev"),
-        "torch_threads": torch.get_num_threads(),
+        "commit": git_commit(),
+        "simd": parewire._C.simd_variant() if hasattr(parewire._C, "simd_variant") else "?",
     }
 
 
@@ -93,7 +108,7 @@ def timeit(fn, setup, budget: float, max_reps: int, clock=time.process_time) -> 
 
     The default clock is the process's CPU time: on a shared machine it does
     not count the time other processes hold the cores, so one-thread numbers
-    stay comparable.  Multi-worker runs need the wall clock (clock=perf_counter).
+    stay comparable.  Several threads need the wall clock (clock=perf_counter).
     """
     times = []
     start = time.perf_counter()
@@ -106,6 +121,25 @@ def timeit(fn, setup, budget: float, max_reps: int, clock=time.process_time) -> 
             break
     return times
 
+
+def layer(shape) -> torch.Tensor:
+    """A float32 layer initialised as PyTorch does by default (kaiming_uniform, a=sqrt(5))."""
+    g = torch.Generator().manual_seed(sum(shape))
+    w = torch.empty(shape)
+    torch.nn.init.kaiming_uniform_(w, a=5 ** 0.5, generator=g)
+    return w
+
+
+def has_threads() -> bool:
+    return "threads" in inspect.signature(parewire.pa_rewire_).parameters
+
+
+def rewire(w, sampler: str, threads: int = 1):
+    kw = {"threads": threads} if has_threads() else {}
+    parewire.pa_rewire_(w, seed=1, sampler=sampler, **kw)
+
+
+# ---------------------------------------------------------------- references
 
 def reference_time(w2: np.ndarray, max_rows: int) -> tuple:
     """Seconds for reference PA rewiring of the 2-D float32 w2; extrapolated per row when long."""
@@ -127,6 +161,37 @@ def reference_time(w2: np.ndarray, max_rows: int) -> tuple:
 def sort_floor(w2: np.ndarray, budget: float) -> list:
     return timeit(lambda a: (np.sort(a, axis=1), np.sort(a, axis=0)), lambda: w2, budget, 5)
 
+
+class KernelFloor:
+    """benchmarks/bench_floor.c, compiled once with the kernels (needs a C compiler)."""
+
+    def __init__(self):
+        self.exe = None
+        self.why = ""
+        cc = os.environ.get("CC", "cc")
+        if shutil.which(cc) is None:
+            self.why = f"no C compiler ({cc})"
+            return
+        self.tmp = tempfile.TemporaryDirectory()
+        exe = pathlib.Path(self.tmp.name) / "bench_floor"
+        sources = [str(HERE / "bench_floor.c")] + sorted(str(p) for p in (ROOT / "csrc" / "kernels").glob("*.c"))
+        # the flags setup.py builds the extension with
+        cmd = [cc, "-std=c11", "-O3", "-fno-math-errno", *sources, "-lm", "-pthread", "-o", str(exe)]
+        out = subprocess.run(cmd, capture_output=True, text=True)
+        if out.returncode != 0:
+            self.why = "bench_floor.c did not compile: " + out.stderr[-500:]
+            return
+        self.exe = exe
+
+    def ns_per_param(self, rows: int, cols: int, reps: int) -> dict | None:
+        if self.exe is None:
+            return None
+        out = subprocess.run([str(self.exe), str(rows), str(cols), str(reps), "--json"], capture_output=True,
+                             text=True, timeout=1800)
+        return json.loads(out.stdout) if out.returncode == 0 else None
+
+
+# ---------------------------------------------------------------- memory
 
 def _status_kb(key: str):
     with open("/proc/self/status") as f:
@@ -159,12 +224,13 @@ def memory_in_subprocess(shape, sampler):
     that has already run it; a fresh process with a fixed threshold
     (MALLOC_MMAP_THRESHOLD_) maps every large block anew.
     """
+    kw = ", threads=1" if has_threads() else ""  # the one-thread table's call
     code = (
         "import sys, numpy as np, parewire; sys.path.insert(0, %r); from bench_speed import peak_extra_bytes; "
         "x = np.random.default_rng(0).standard_normal(%r).astype(np.float32); "
         "parewire.pa_rewire_(np.ones((2, 2), np.float32), seed=1, sampler=%r); "
-        "print(peak_extra_bytes(lambda: parewire.pa_rewire_(x, seed=1, sampler=%r)))"
-    ) % (str(ROOT), tuple(shape), sampler, sampler)
+        "print(peak_extra_bytes(lambda: parewire.pa_rewire_(x, seed=1, sampler=%r%s)))"
+    ) % (str(HERE), tuple(shape), sampler, sampler, kw)
     env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="131072")
     try:
         out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
@@ -173,18 +239,19 @@ def memory_in_subprocess(shape, sampler):
         return None
 
 
-def bench_shape(label, shape, args) -> dict:
-    g = torch.Generator().manual_seed(sum(shape))
-    w = torch.empty(shape)
-    torch.nn.init.kaiming_uniform_(w, a=5 ** 0.5, generator=g)
+# ---------------------------------------------------------------- tables
+
+def bench_shape(label, shape, args, floor: KernelFloor) -> dict:
+    w = layer(shape)
     n = w.numel()
     w2 = w.reshape(shape[0], -1).numpy()
     row = {"label": label, "shape": list(shape), "params": n}
     for sampler in ("fast", "numpy"):
-        times = timeit(lambda x: parewire.pa_rewire_(x, seed=1, sampler=sampler), w.clone, args.budget, args.reps)
+        times = timeit(lambda x: rewire(x, sampler), w.clone, args.budget, args.reps)
         row[sampler] = {"min_s": min(times), "median_s": statistics.median(times), "reps": len(times)}
-        extra = memory_in_subprocess(shape, sampler)
+        extra = None if args.no_memory else memory_in_subprocess(shape, sampler)
         row[sampler]["peak_extra_copies"] = None if extra is None else extra / (n * 4)
+    row["floor"] = floor.ns_per_param(w2.shape[0], w2.shape[1], 3 if args.quick else 5)
     ref, extrapolated = reference_time(np.array(w2, copy=True), args.ref_rows)
     row["choice"] = {"min_s": ref, "extrapolated": extrapolated}
     times = sort_floor(w2, args.budget)
@@ -192,143 +259,223 @@ def bench_shape(label, shape, args) -> dict:
     return row
 
 
-def model_layers(name: str):
-    import torchvision
+def fmt_shape(r: dict) -> str:
+    n = r["params"]
+    ns = lambda s: s / n * 1e9  # noqa: E731
+    ch, srt = r["choice"]["min_s"], r["sort"]["min_s"]
+    f, nm = r["fast"]["min_s"], r["numpy"]["min_s"]
+    fl = r["floor"]["floor_ns_per_param"] if r.get("floor") else None
 
-    torch.manual_seed(0)
-    return getattr(torchvision.models, name)(weights=None)
+    def mem(s):
+        c = r[s].get("peak_extra_copies")
+        return "-" if c is None else f"{c:.2f}"
+
+    return (f"| {r['label']} | {'x'.join(map(str, r['shape']))} | {ns(f):.1f} | {ns(nm):.1f} | "
+            f"{'-' if fl is None else f'{fl:.1f}'} | {'-' if fl is None else f'{ns(f) / fl:.2f}'} | "
+            f"{'~' if r['choice']['extrapolated'] else ''}{ns(ch):.0f} | {ch / f:.1f}x | {ch / nm:.1f}x | "
+            f"{ns(srt):.1f} | {mem('fast')} | {mem('numpy')} |")
+
+
+SHAPE_HEADER = ("| one thread, ns/param | shape | fast | numpy | floor | fast / floor | choice | fast vs choice | "
+                "numpy vs choice | np.sort | mem fast | mem numpy |\n"
+                "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
+
+
+def bench_threads(label, shape, args) -> dict:
+    w = layer(shape)
+    row = {"label": label, "shape": list(shape), "params": w.numel()}
+    for sampler in ("fast", "numpy"):
+        outs = {}
+        for t in (1, 2):
+            x = w.clone()
+            rewire(x, sampler, t)
+            outs[t] = x
+        times = {1: [], 2: []}
+        for _ in range(args.thread_reps):  # interleaved, so both see the same machine
+            for t in (1, 2):
+                times[t] += timeit(lambda x: rewire(x, sampler, t), w.clone, 0.0, 1, clock=time.perf_counter)
+        row[sampler] = {"wall_1_s": min(times[1]), "wall_2_s": min(times[2]),
+                        "identical": bool(torch.equal(outs[1].view(torch.int32), outs[2].view(torch.int32)))}
+    return row
+
+
+def fmt_threads(r: dict) -> str:
+    n = r["params"]
+    cells = []
+    for s in ("fast", "numpy"):
+        a, b = r[s]["wall_1_s"], r[s]["wall_2_s"]
+        cells.append(f"{a / n * 1e9:.1f} | {b / n * 1e9:.1f} | {a / b:.2f}x | {'yes' if r[s]['identical'] else 'NO'}")
+    return f"| {r['label']} | {'x'.join(map(str, r['shape']))} | " + " | ".join(cells) + " |"
+
+
+THREADS_HEADER = ("| wall ns/param | shape | fast 1 thread | fast 2 threads | speed-up | same bits | "
+                  "numpy 1 thread | numpy 2 threads | speed-up | same bits |\n"
+                  "|---|---|--:|--:|--:|:-:|--:|--:|--:|:-:|")
 
 
 def bench_model(name: str, args) -> list:
     """Two rows: the per-layer kernels (pa_rewire_ on every weight) and the
     whole rewire_model call (which adds its own bookkeeping: selection,
     seeds, the before/after report, the all-or-nothing restore copy)."""
-    model = model_layers(name)
-    weights = [
-        m.weight for m in model.modules() if isinstance(m, (torch.nn.Linear, torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d))
-    ]
+    import torchvision
+
+    torch.manual_seed(0)
+    model = getattr(torchvision.models, name)(weights=None)
+    weights = [m.weight for m in model.modules()
+               if isinstance(m, (torch.nn.Linear, torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d))]
     n = sum(p.numel() for p in weights)
-    accepts_workers = "workers" in inspect.signature(parewire.rewire_model).parameters
-    layers = {"label": f"{name} per-layer pa_rewire_", "params": n, "layers": len(weights)}
-    whole = {"label": f"{name} rewire_model", "params": n, "layers": len(weights), "workers_supported": accepts_workers}
+    one = {"workers": 1} if "workers" in inspect.signature(parewire.rewire_model).parameters else {}
+    layers = {"label": f"{name}, every layer (pa_rewire_)", "params": n}
+    whole = {"label": f"{name}, rewire_model", "params": n}
 
     def each_layer(sampler):
         for i, p in enumerate(weights):
             parewire.pa_rewire_(p, seed=i + 1, sampler=sampler)
 
-    one = {"workers": 1} if accepts_workers else {}
     for sampler in ("fast", "numpy"):
-        times = timeit(lambda _: each_layer(sampler), lambda: None, args.budget, args.reps)
-        layers[sampler] = {"min_s": min(times), "median_s": statistics.median(times), "reps": len(times)}
-        times = timeit(lambda m: parewire.rewire_model(m, seed=0, sampler=sampler, **one), lambda: model,
-                       args.budget, args.reps)
-        whole[sampler] = {"min_s": min(times), "median_s": statistics.median(times), "reps": len(times)}
-        if accepts_workers:  # wall clock for both, so the ratio is a speed-up
-            t1 = timeit(lambda m: parewire.rewire_model(m, seed=0, sampler=sampler, workers=1), lambda: model,
-                        args.budget, args.reps, clock=time.perf_counter)
-            t2 = timeit(lambda m: parewire.rewire_model(m, seed=0, sampler=sampler, workers=2), lambda: model,
-                        args.budget, args.reps, clock=time.perf_counter)
-            whole[sampler].update(workers1_wall_min_s=min(t1), workers2_wall_min_s=min(t2),
-                                  workers1_wall_median_s=statistics.median(t1),
-                                  workers2_wall_median_s=statistics.median(t2))
-    ref = 0.0
-    floor = 0.0
-    any_extrapolated = False
-    for p in weights:
-        w2 = p.detach().reshape(p.shape[0], -1).numpy()
-        t, ex = reference_time(np.array(w2, copy=True), args.ref_rows)
-        ref += t
-        any_extrapolated |= ex
-        floor += min(sort_floor(w2, 0.0))
-    for r in (layers, whole):
-        r["choice"] = {"min_s": ref, "extrapolated": any_extrapolated}
-        r["sort"] = {"min_s": floor}
+        layers[sampler] = min(timeit(lambda _: each_layer(sampler), lambda: None, args.budget, args.reps))
+        whole[sampler] = min(timeit(lambda m: parewire.rewire_model(m, seed=0, sampler=sampler, **one),
+                                    lambda: model, args.budget, args.reps))
     return [layers, whole]
 
 
-def fmt_row(r: dict) -> str:
+def fmt_model(r: dict) -> str:
     n = r["params"]
-    ns = lambda s: s / n * 1e9
-    ch = r["choice"]["min_s"]
-    srt = r["sort"]["min_s"]
-    f, nm = r["fast"]["min_s"], r["numpy"]["min_s"]
-
-    def mem(s):
-        c = r[s].get("peak_extra_copies")
-        return "  -" if c is None else f"{c:4.2f}"
-
-    return (
-        f"{r['label']:<30} {str(tuple(r['shape'])) if 'shape' in r else '':<16} {n/1e6:7.2f}M "
-        f"{ns(f):7.1f} {ns(nm):7.1f} {'~' if r['choice']['extrapolated'] else ' '}{ns(ch):7.0f} {ns(srt):6.1f} | "
-        f"{ch/f:6.1f}x {ch/nm:6.1f}x | {f/srt:5.2f} {nm/srt:5.2f} | {mem('fast')} {mem('numpy')}"
-    )
+    return f"| {r['label']} | {n / 1e6:.1f} M | {r['fast'] / n * 1e9:.1f} | {r['numpy'] / n * 1e9:.1f} |"
 
 
-HEADER = (
-    f"{'case':<30} {'shape':<16} {'params':>8} {'fast':>7} {'numpy':>7} {'choice':>8} {'sort':>6} | "
-    f"{'x choice':>15} | {'/ sort':>11} | {'mem (copies)':>9}\n"
-    f"{'':<30} {'':<16} {'':>8} {'ns/param':>23} {'':>15} | {'fast':>7} {'numpy':>7} | {'fast':>5} {'numpy':>5} | "
-    f"{'fast':>4} {'numpy':>5}"
-)
+MODEL_HEADER = ("| whole model, one thread, CPU time | parameters | fast ns/param | numpy ns/param |\n"
+                "|---|--:|--:|--:|")
+
+
+def load_authors(path: str):
+    if not pathlib.Path(path).is_file():
+        raise SystemExit(f"bench_speed.py: --authors {path}: no such file")
+    spec = importlib.util.spec_from_file_location("weight_rewiring", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def bench_authors(mod, args) -> list:
+    rows = []
+    for label, shape in AUTHOR_LAYERS:
+        w = layer(shape)
+        x = w.clone()
+        t0 = time.process_time()
+        mod.PA_rewiring_np(x, 1)
+        authors = time.process_time() - t0
+        r = {"label": label, "shape": list(shape), "params": w.numel(), "authors_s": authors}
+        for key, sampler, threads in (("numpy", "numpy", 1), ("fast", "fast", 1), ("fast_2", "fast", 2)):
+            clock = time.perf_counter if threads > 1 else time.process_time
+            r[key + "_s"] = min(timeit(lambda y: rewire(y, sampler, threads), w.clone, args.budget, args.reps,
+                                       clock=clock))
+        y = w.clone()
+        rewire(y, "numpy")
+        r["numpy_identical"] = bool(torch.equal(x.view(torch.int32), y.view(torch.int32)))
+        rows.append(r)
+    return rows
+
+
+def fmt_authors(r: dict) -> str:
+    a = r["authors_s"]
+    return (f"| {r['label']} | {a:.2f} | {r['numpy_s'] * 1e3:.1f} | {r['fast_s'] * 1e3:.1f} | "
+            f"{r['fast_2_s'] * 1e3:.1f} | {a / r['numpy_s']:.0f}x | {a / r['fast_s']:.0f}x | "
+            f"{a / r['fast_2_s']:.0f}x | {'yes' if r['numpy_identical'] else 'NO'} |")
+
+
+AUTHORS_HEADER = ("| layer | authors (s) | numpy (ms) | fast (ms) | fast, 2 threads (ms, wall) | numpy vs authors | "
+                  "fast vs authors | fast 2 threads vs authors | numpy = authors, bit for bit |\n"
+                  "|---|--:|--:|--:|--:|--:|--:|--:|:-:|")
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true", help="a subset of shapes and fewer repeats (< ~2 minutes)")
-    ap.add_argument("--json", default=str(ROOT / "results" / "speed.json"), help="where to write the results")
-    ap.add_argument("--no-models", action="store_true", help="skip whole ResNet-18/50")
+    ap.add_argument("--quick", action="store_true", help="a subset of shapes and fewer repeats (~2 minutes)")
+    ap.add_argument("--out", default=str(HERE / "results"), help="folder for speed.json and speed.md")
+    ap.add_argument("--authors", default=os.environ.get("PAREWIRE_AUTHORS"),
+                    help="path of the authors' weight_rewiring.py (github.com/scabini/PArewiring_weights)")
+    ap.add_argument("--no-memory", action="store_true", help="skip the memory column (one subprocess per case)")
+    ap.add_argument("--no-models", action="store_true", help="skip whole ResNet-50")
     args = ap.parse_args(argv)
     args.budget = 0.5 if args.quick else 3.0
     args.reps = 2 if args.quick else 7
+    args.thread_reps = 2 if args.quick else 5
     args.ref_rows = 24 if args.quick else 96
 
-    torch.set_num_threads(1)  # the kernels are single-threaded; keep torch's init from competing
+    torch.set_num_threads(1)  # keep torch's init from competing with the kernels
     info = machine()
     command = " ".join([os.path.basename(sys.executable)] + sys.argv)
-    print(f"parewire speed benchmark: {command}")
-    print(f"machine: {info['cpu']}, {info['logical_cpus']} logical CPUs; {info['platform']}")
-    print(f"python {info['python']}, numpy {info['numpy']}, torch {info['torch']}; one thread, float32")
-    print(f"times: process CPU time, min of up to {args.reps} repeats; '~' = choice time extrapolated "
-          f"from the first {args.ref_rows} rows of each pass")
-    print("mem: peak extra RSS of one call / layer size, fresh interpreter per case "
-          "(small layers fit in memory already mapped: ~0)")
-    print()
-    print(HEADER)
-    rows = []
+    lines = [f"parewire speed benchmark: `{command}`", "",
+             f"machine: {info['cpu']}, {info['logical_cpus']} logical CPUs; {info['platform']}; "
+             f"python {info['python']}, numpy {info['numpy']}, torch {info['torch']}; commit {info['commit']}; "
+             f"SIMD variant {info['simd']}", ""]
+
+    def say(line=""):
+        print(line, flush=True)
+        lines.append(line)
+
+    for line in lines:
+        print(line)
+    floor = KernelFloor()
+    if floor.exe is None:
+        say(f"floor column skipped: {floor.why}")
+    say("One thread, float32, process CPU time, min of repeats; '~' = choice extrapolated from the first "
+        f"{args.ref_rows} rows of each pass; mem = peak extra RSS of one call / layer size.")
+    say()
+    say(SHAPE_HEADER)
+    shapes = []
     for label, shape in SHAPES:
         if args.quick and label not in QUICK:
             continue
-        r = bench_shape(label, shape, args)
-        rows.append(r)
-        print(fmt_row(r), flush=True)
+        r = bench_shape(label, shape, args, floor)
+        shapes.append(r)
+        say(fmt_shape(r))
+    say()
+    threads = []
+    if not has_threads():
+        say("pa_rewire_ has no threads= in this build: the threads table is skipped")
+    else:
+        say("Two threads on one layer: wall time, interleaved runs, min of repeats.")
+        say()
+        say(THREADS_HEADER)
+        for label, shape in THREAD_SHAPES:
+            r = bench_threads(label, shape, args)
+            threads.append(r)
+            say(fmt_threads(r))
+    say()
+    authors = []
+    if not args.authors:
+        say("authors' table skipped: pass --authors PATH/weight_rewiring.py "
+            "(git clone https://github.com/scabini/PArewiring_weights)")
+    else:
+        say(f"The authors' weight_rewiring.PA_rewiring_np ({args.authors}), kaiming_uniform, seed 1, one run "
+            "each (CPU time); parewire min of repeats (CPU time, wall for 2 threads).")
+        say()
+        say(AUTHORS_HEADER)
+        authors = bench_authors(load_authors(args.authors), args)
+        for r in authors:
+            say(fmt_authors(r))
+        tot = {k: sum(r[k] for r in authors) for k in ("authors_s", "numpy_s", "fast_s", "fast_2_s")}
+        say(f"| all four | {tot['authors_s']:.2f} | {tot['numpy_s'] * 1e3:.1f} | {tot['fast_s'] * 1e3:.1f} | "
+            f"{tot['fast_2_s'] * 1e3:.1f} | {tot['authors_s'] / tot['numpy_s']:.0f}x | "
+            f"{tot['authors_s'] / tot['fast_s']:.0f}x | {tot['authors_s'] / tot['fast_2_s']:.0f}x | |")
     models = []
     if not args.no_models:
         try:
             import torchvision  # noqa: F401
         except ImportError:
-            print("torchvision not installed: whole-model rows skipped")
+            say("torchvision not installed: whole-model rows skipped")
         else:
-            for name in ("resnet50",) if args.quick else ("resnet18", "resnet50"):
-                for r in bench_model(name, args):
-                    models.append(r)
-                    print(fmt_row(r), flush=True)
-            print()
-            for r in models:
-                if "workers_supported" not in r:
-                    continue
-                if r["workers_supported"]:
-                    for s in ("fast", "numpy"):
-                        w1, w2 = r[s]["workers1_wall_min_s"], r[s]["workers2_wall_min_s"]
-                        print(f"{r['label']}: {s}: wall clock, 1 worker {w1:.3f} s, 2 workers {w2:.3f} s, "
-                              f"speed-up {w1 / w2:.2f}x")
-                else:
-                    print(f"{r['label']}: rewire_model has no workers= argument in this build; "
-                          "1 vs 2 workers not measured")
-    out = pathlib.Path(args.json)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"command": command, "machine": info, "quick": args.quick, "shapes": rows,
-                               "models": models}, indent=1))
-    print(f"\nwrote {out}")
+            say()
+            say(MODEL_HEADER)
+            for r in bench_model("resnet50", args):
+                models.append(r)
+                say(fmt_model(r))
+    data = {"command": command, "machine": info, "quick": args.quick, "shapes": shapes, "threads": threads,
+            "authors": authors, "models": models}
+    write_results(args.out, "speed", "\n".join(lines) + "\n", data)
+    print(f"\nwrote {args.out}/speed.json and speed.md")
     return 0
 
 

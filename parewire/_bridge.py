@@ -219,14 +219,18 @@ def rewire(
     sampler: int,
     reseed: bool = True,
     cancel: Optional[CancelToken] = None,
+    threads: int = 1,
     fn: Optional[str] = None,
     arg: Optional[str] = None,
 ) -> SeedWords:
     """Runs the rewiring kernel on ``w`` in place; returns the final stream state.
-    ``cancel`` stops it within one row when set from another thread.  The
+    ``cancel`` stops it within one row when set from another thread;
+    ``threads`` (>= 1) the kernel may use, without changing the result.  The
     binding's errors name the public function ``fn`` and its parameter
     ``arg`` when given (see :func:`_public_errors`)."""
     extra = {"cancel": cancel.flag} if cancel is not None and cancel.flag is not None else {}
+    if threads != 1:
+        extra["threads"] = threads
     with _public_errors(fn, arg), host_view(w, write_back=True) as h:
         final = _C.rewire(_capsule(h), seed, passes, sampler, reseed, **extra)
     _bump_version(w)

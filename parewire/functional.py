@@ -40,6 +40,7 @@ def pa_rewire_(
     seed: Optional[int] = None,
     sampler: Sampler = "numpy",
     generator: Optional[torch.Generator] = None,
+    threads: Optional[int] = None,
 ) -> T:
     r"""Rewire ``tensor`` in place by preferential attachment (PA).
 
@@ -70,6 +71,10 @@ def pa_rewire_(
         generator: the torch Generator whose state gives the seed when
             ``seed`` is None (default: None, torch's default generator); it
             is read, never advanced.
+        threads: threads the kernel may use on this one tensor (default:
+            None, ``torch.get_num_threads()``).  From 32768 elements on, 2 or
+            more let a second thread prepare rows ahead; the result is the
+            same bits for every value.
 
     Returns:
         ``tensor``, rewired in place (same object, shape, dtype, device and
@@ -114,6 +119,7 @@ def pa_rewire_(
     code = sampler_code(sampler, fn)
     check_seed(seed, fn)
     check_generator(generator, fn)
+    nthreads = _threads(threads, fn)
     if _is_empty(tensor, fn):
         return tensor
     words = seed_words(resolve_seed(seed, generator, fn))
@@ -121,8 +127,22 @@ def pa_rewire_(
     # the seed (the reference's coupling, for its exact result); otherwise
     # the column pass continues the stream, so the passes are independent.
     reseed = seed is not None and code == _C.SAMPLER_NUMPY
-    _bridge.rewire(tensor, words, passes=2, sampler=code, reseed=reseed, fn=fn, arg="tensor")
+    _bridge.rewire(tensor, words, passes=2, sampler=code, reseed=reseed, threads=nthreads, fn=fn, arg="tensor")
     return tensor
+
+
+def _threads(threads: Any, fn: str) -> int:
+    if threads is None:
+        return max(1, torch.get_num_threads())
+    if isinstance(threads, bool):
+        raise TypeError(f"{fn}: threads must be a positive int or None, got {threads!r}")
+    try:
+        n = operator.index(threads)
+    except TypeError:
+        raise TypeError(f"{fn}: threads must be a positive int or None, got {type(threads).__name__}") from None
+    if n < 1:
+        raise ValueError(f"{fn}: threads must be a positive int or None, got {n}")
+    return min(n, 2**31 - 1)
 
 
 class StrengthStats(NamedTuple):

@@ -24,7 +24,7 @@ typedef struct {
     pw_dl_managed *legacy;
     pw_dl_managed_versioned *versioned;
     pw_tensor tensor;
-    int64_t rows, cols; /* the 2-D view, as pw_check_tensor found it */
+    pw_view view; /* the tensor as the kernels checked it, once: 2-D extents and all */
     int64_t shape[PW_MAX_NDIM];
     int64_t strides[PW_MAX_NDIM];
 } borrowed_tensor;
@@ -186,7 +186,7 @@ static int borrow_tensor(PyObject *obj, const char *fn, int writable, borrowed_t
     bt->tensor.shape = bt->shape;
     bt->tensor.strides = bt->strides;
 
-    switch (pw_check_tensor(&bt->tensor, writable, &bt->rows, &bt->cols)) {
+    switch (pw_view_init(&bt->view, &bt->tensor, writable)) {
     case PW_OK: break;
     case PW_ERR_OVERLAP:
         PyErr_Format(PyExc_ValueError,
@@ -336,12 +336,12 @@ static PyObject *pw_py_rewire(PyObject *self, PyObject *args, PyObject *kwargs)
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO|iip$Oi:rewire", kwlist, &capsule, &seed_obj, &passes,
                                      &sampler, &reseed, &cancel_obj, &threads))
         return NULL;
+    if (threads < 1)
+        return PyErr_Format(PyExc_ValueError, "%s: threads must be at least 1, got %d", fn, threads);
     if (passes != 1 && passes != 2)
         return PyErr_Format(PyExc_ValueError, "%s: passes must be 1 or 2, got %d", fn, passes);
     if (sampler != PW_SAMPLER_NUMPY && sampler != PW_SAMPLER_FAST)
         return PyErr_Format(PyExc_ValueError, "%s: unknown sampler code %d", fn, sampler);
-    if (threads < 1)
-        return PyErr_Format(PyExc_ValueError, "%s: threads must be at least 1, got %d", fn, threads);
     if (!PyTuple_Check(seed_obj) || PyTuple_Size(seed_obj) != 4)
         return PyErr_Format(PyExc_TypeError, "%s: seed must be a tuple of four 64-bit ints", fn);
     uint64_t w[4];
@@ -368,7 +368,7 @@ static PyObject *pw_py_rewire(PyObject *self, PyObject *args, PyObject *kwargs)
                             .threads = threads};
     pw_seed seed = {.state_hi = w[0], .state_lo = w[1], .inc_hi = w[2], .inc_lo = w[3]};
     pw_status status;
-    const int rc = pw_run_rewire(&bt.tensor, &opt, &seed, bt.rows * bt.cols, &status);
+    const int rc = pw_run_rewire(&bt.view, &opt, &seed, &status);
     release_tensor(&bt);
     if (rc < 0)
         return NULL;
@@ -411,7 +411,7 @@ static PyObject *pw_py_strength_stats(PyObject *self, PyObject *args, PyObject *
         return NULL;
     double *row_sums = NULL, *col_sums = NULL;
     if (want_sums) {
-        if ((row_bytes = sums_buffer(bt.rows, fn)) == NULL || (col_bytes = sums_buffer(bt.cols, fn)) == NULL)
+        if ((row_bytes = sums_buffer(bt.view.rows, fn)) == NULL || (col_bytes = sums_buffer(bt.view.cols, fn)) == NULL)
             goto error;
         if ((row_sums = (double *)PyBytes_AsString(row_bytes)) == NULL ||
             (col_sums = (double *)PyBytes_AsString(col_bytes)) == NULL)
@@ -420,7 +420,7 @@ static PyObject *pw_py_strength_stats(PyObject *self, PyObject *args, PyObject *
     pw_stats st;
     pw_status s;
     Py_BEGIN_ALLOW_THREADS
-    s = pw_strength_sums(&bt.tensor, row_sums, col_sums, &st);
+    s = pw_strength_sums_view(&bt.view, row_sums, col_sums, &st);
     Py_END_ALLOW_THREADS
     if (raise_status(s, fn) < 0)
         goto error;
@@ -437,8 +437,55 @@ error:
     return result;
 }
 
+PyDoc_STRVAR(simd_variant_doc,
+"simd_variant($module, /, name=None)\n--\n\n"
+"The SIMD variant of the kernels' hot loops that calls use (every variant\n"
+"gives the same bits). name: one of simd_variants() to use from now on in\n"
+"this process, \"auto\" for the automatic choice (the PAREWIRE_SIMD\n"
+"environment variable if it names one, else the best this CPU runs), or\n"
+"None to only ask. Returns the variant in use.");
+
+static PyObject *pw_py_simd_variant(PyObject *self, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"name", NULL};
+    const char *name = NULL;
+    (void)self;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|z:simd_variant", kwlist, &name))
+        return NULL;
+    if (name && pw_simd_select(strcmp(name, "auto") == 0 ? NULL : name) != PW_OK)
+        return PyErr_Format(PyExc_ValueError, "parewire._C.simd_variant: unknown or unsupported variant '%.100s' "
+                            "(see simd_variants())", name);
+    return PyUnicode_FromString(pw_simd_selected());
+}
+
+PyDoc_STRVAR(simd_variants_doc,
+"simd_variants($module, /)\n--\n\n"
+"The SIMD variants this build and CPU can run, \"portable\" first, the best last.");
+
+static PyObject *pw_py_simd_variants(PyObject *self, PyObject *noargs)
+{
+    (void)self;
+    (void)noargs;
+    const char *const *names = pw_simd_variants();
+    Py_ssize_t n = 0;
+    while (names[n])
+        n++;
+    PyObject *out = PyTuple_New(n);
+    for (Py_ssize_t i = 0; out && i < n; i++) {
+        PyObject *s = PyUnicode_FromString(names[i]);
+        if (s == NULL || PyTuple_SetItem(out, i, s) < 0) {
+            Py_CLEAR(out);
+            break;
+        }
+    }
+    return out;
+}
+
 static PyMethodDef pw_methods[] = {
     {"rewire", (PyCFunction)(void (*)(void))pw_py_rewire, METH_VARARGS | METH_KEYWORDS, rewire_doc},
+    {"simd_variant", (PyCFunction)(void (*)(void))pw_py_simd_variant, METH_VARARGS | METH_KEYWORDS,
+     simd_variant_doc},
+    {"simd_variants", pw_py_simd_variants, METH_NOARGS, simd_variants_doc},
     {"strength_stats", (PyCFunction)(void (*)(void))pw_py_strength_stats, METH_VARARGS | METH_KEYWORDS,
      strength_stats_doc},
     {NULL, NULL, 0, NULL},
@@ -458,7 +505,8 @@ static int pw_exec(PyObject *m)
     if (PyModule_AddIntConstant(m, "SAMPLER_NUMPY", PW_SAMPLER_NUMPY) < 0 ||
         PyModule_AddIntConstant(m, "SAMPLER_FAST", PW_SAMPLER_FAST) < 0 ||
         PyModule_AddIntConstant(m, "MAX_NDIM", PW_MAX_NDIM) < 0 ||
-        PyModule_AddIntConstant(m, "INTERRUPT_THRESHOLD", (long)PW_INTERRUPT_THRESHOLD) < 0)
+        PyModule_AddIntConstant(m, "INTERRUPT_THRESHOLD", (long)PW_INTERRUPT_THRESHOLD) < 0 ||
+        PyModule_AddIntConstant(m, "THREADS_MIN_NUMEL", (long)PW_THREADS_MIN_NUMEL) < 0)
         return -1;
     return 0;
 }

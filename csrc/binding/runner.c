@@ -96,7 +96,7 @@ pw_cancel *pw_cancel_flag_get(PyObject *obj) { return &((cancel_flag *)obj)->can
 
 #ifdef PW_HAVE_PTHREADS
 typedef struct {
-    const pw_tensor *tensor;
+    const pw_view *view;
     const pw_options *opt;
     pw_seed *seed;
     pw_status status;
@@ -108,7 +108,7 @@ typedef struct {
 static void *rewire_worker(void *arg)
 {
     rewire_job *job = arg;
-    pw_status s = pw_rewire(job->tensor, job->opt, job->seed);
+    pw_status s = pw_rewire_view(job->view, job->opt, job->seed);
     pthread_mutex_lock(&job->mu);
     job->status = s;
     job->done = 1;
@@ -154,7 +154,7 @@ static int run_polling(rewire_job *job)
     job->done = 0;
     if (pthread_create(&th, NULL, rewire_worker, job) != 0) {
         Py_BEGIN_ALLOW_THREADS
-        job->status = pw_rewire(job->tensor, job->opt, job->seed);
+        job->status = pw_rewire_view(job->view, job->opt, job->seed);
         Py_END_ALLOW_THREADS
         goto out;
     }
@@ -203,8 +203,9 @@ static int on_main_thread(void)
 }
 #endif
 
-int pw_run_rewire(const pw_tensor *t, const pw_options *opt, pw_seed *seed, int64_t numel, pw_status *status)
+int pw_run_rewire(const pw_view *v, const pw_options *opt, pw_seed *seed, pw_status *status)
 {
+    const int64_t numel = v->rows * v->cols;
     if (pw_cancel_requested(opt->cancel)) { /* whatever the shape: cancelled before it started */
         *status = PW_ERR_CANCELLED;
         return 0;
@@ -215,7 +216,7 @@ int pw_run_rewire(const pw_tensor *t, const pw_options *opt, pw_seed *seed, int6
         if (main_thread < 0)
             return -1;
         if (main_thread) {
-            rewire_job job = {.tensor = t, .opt = opt, .seed = seed, .status = PW_OK};
+            rewire_job job = {.view = v, .opt = opt, .seed = seed, .status = PW_OK};
             const int rc = run_polling(&job);
             *status = job.status;
             return rc;
@@ -226,7 +227,7 @@ int pw_run_rewire(const pw_tensor *t, const pw_options *opt, pw_seed *seed, int6
 #endif
     pw_status s;
     Py_BEGIN_ALLOW_THREADS
-    s = pw_rewire(t, opt, seed);
+    s = pw_rewire_view(v, opt, seed);
     Py_END_ALLOW_THREADS
     *status = s;
     return 0;

@@ -25,12 +25,12 @@ PyObject *pw_cancel_flag_type(void);
 /* The pw_cancel inside a CancelFlag instance; obj must be one. */
 pw_cancel *pw_cancel_flag_get(PyObject *obj);
 
-/* Runs pw_rewire(t, opt, seed) without the GIL; opt->cancel must be set.
+/* Runs pw_rewire_view(v, opt, seed) without the GIL; opt->cancel must be set.
  * A call of numel >= PW_INTERRUPT_THRESHOLD elements made on the main thread
  * runs the kernel in a helper thread and polls for signals meanwhile; when a
  * signal handler raises, it sets opt->cancel, waits for the kernel to stop
  * and returns -1 with the handler's exception set (the tensor is unchanged).
  * Otherwise returns 0 with the kernel's status in *status. */
-int pw_run_rewire(const pw_tensor *t, const pw_options *opt, pw_seed *seed, int64_t numel, pw_status *status);
+int pw_run_rewire(const pw_view *v, const pw_options *opt, pw_seed *seed, pw_status *status);
 
 #endif

@@ -3,10 +3,11 @@
  * Plain C11, no Python, no torch.  Callers (the CPython binding) describe a
  * tensor by data pointer, dtype, shape and strides in elements; the kernels
  * view it as a 2-D matrix of R = shape[0] rows and C = numel / R columns.
- * Arguments are validated by the caller (pw_check_tensor helps); a kernel
- * fails only by returning a status (allocation, non-finite values,
- * cancellation), never by printing, exiting or aborting, and on failure
- * the tensor's memory is exactly as it was.
+ * Every entry checks its tensor (pw_check_tensor); the *_view entries take
+ * a tensor checked once by pw_view_init.  A kernel fails only by returning
+ * a status (bad layout, allocation, non-finite values, cancellation), never
+ * by printing, exiting or aborting, and on failure the tensor's memory is
+ * exactly as it was.
  */
 #ifndef PAREWIRE_H
 #define PAREWIRE_H
@@ -22,13 +23,13 @@
 
 typedef enum {
     PW_OK = 0,
-    PW_ERR_NOMEM,       /* scratch allocation failed */
-    PW_ERR_NONFINITE,   /* a NaN or infinite weight */
-    PW_ERR_OVERFLOW,    /* strengths overflow float64 (weights near DBL_MAX) */
-    PW_ERR_CANCELLED,   /* *cancel became non-zero between rows */
-    PW_ERR_SHAPE,       /* ndim < 1, negative extent, or a size overflows */
-    PW_ERR_OVERLAP,     /* strides make distinct indices share memory */
-    PW_ERR_ARGUMENT     /* unknown dtype, sampler or pass count */
+    PW_ERR_NOMEM,     /* scratch allocation failed */
+    PW_ERR_NONFINITE, /* a NaN or infinite weight */
+    PW_ERR_OVERFLOW,  /* strengths overflow float64 (weights near DBL_MAX) */
+    PW_ERR_CANCELLED, /* *cancel became non-zero between rows */
+    PW_ERR_SHAPE,     /* ndim < 1, negative extent, or a size overflows */
+    PW_ERR_OVERLAP,   /* strides make distinct indices share memory */
+    PW_ERR_ARGUMENT   /* unknown dtype, sampler or pass count */
 } pw_status;
 
 typedef enum { PW_FLOAT32 = 0, PW_FLOAT64 = 1, PW_FLOAT16 = 2, PW_BFLOAT16 = 3 } pw_dtype;
@@ -41,7 +42,7 @@ typedef enum {
 #define PW_MAX_NDIM 64
 
 typedef struct {
-    void *data;             /* address of element [0, 0, ...] */
+    void *data; /* address of element [0, 0, ...] */
     pw_dtype dtype;
     int ndim;
     const int64_t *shape;
@@ -76,14 +77,19 @@ static inline int pw_cancel_requested(const pw_cancel *c)
 static inline void pw_cancel_init(pw_cancel *c) { c->flag = 0; }
 
 typedef struct {
-    int passes;             /* 2: rows then columns (PA rewiring); 1: rows only */
+    int passes; /* 2: rows then columns (PA rewiring); 1: rows only */
     pw_sampler sampler;
-    int reseed_each_pass;   /* 1: every pass starts from *seed (the reference);
+    int reseed_each_pass; /* 1: every pass starts from *seed (the reference);
                                0: the second pass continues the first's stream */
-    pw_cancel *cancel;      /* optional; checked between rows */
-    int threads;            /* threads one call may use (<= 1: the caller's only);
-                               the result does not depend on it */
+    pw_cancel *cancel;    /* optional; checked between rows */
+    int threads;          /* threads one call may use (<= 1: the caller's only);
+                               the result does not depend on it.  2 or more:
+                               a helper thread prepares rows ahead of the
+                               chain, for tensors of PW_THREADS_MIN_NUMEL
+                               elements or more (more helpers are not used) */
 } pw_options;
+
+#define PW_THREADS_MIN_NUMEL 32768
 
 typedef struct {
     int64_t rows, cols;
@@ -97,9 +103,22 @@ size_t pw_dtype_size(pw_dtype dtype);
  * views whose elements overlap in memory.  Fills *rows / *cols. */
 pw_status pw_check_tensor(const pw_tensor *t, int writable, int64_t *rows, int64_t *cols);
 
+/* A tensor that passed pw_check_tensor, with its 2-D extents: made by
+ * pw_view_init only.  The *_view kernels take it and check nothing again,
+ * so a caller that validates first runs the checks once per call.  The
+ * shape and strides arrays stay the caller's and must outlive the view. */
+typedef struct {
+    pw_tensor tensor;
+    int64_t rows, cols;
+    int writable; /* checked for overlap, as pw_rewire_view needs */
+} pw_view;
+
+pw_status pw_view_init(pw_view *v, const pw_tensor *t, int writable);
+
 /* Rewires t in place.  On PW_OK, *seed holds the stream state after the last
  * pass; on any error t's memory is untouched. */
 pw_status pw_rewire(const pw_tensor *t, const pw_options *opt, pw_seed *seed);
+pw_status pw_rewire_view(const pw_view *v, const pw_options *opt, pw_seed *seed);
 
 /* Row and column sums of the 2-D view in float64: mean and unbiased variance
  * (NaN for a variance over one value). */
@@ -108,5 +127,17 @@ pw_status pw_strength_stats(const pw_tensor *t, pw_stats *out);
 /* The same, also writing the row sums (length rows) and column sums (length
  * cols) themselves; either pointer may be NULL. */
 pw_status pw_strength_sums(const pw_tensor *t, double *row_sums, double *col_sums, pw_stats *out);
+pw_status pw_strength_sums_view(const pw_view *v, double *row_sums, double *col_sums, pw_stats *out);
+
+/* SIMD variants of the hot loops, chosen at run time; every variant gives
+ * the same bits.  pw_simd_variants: the names this build and CPU can run,
+ * "portable" first, the best last, NULL-terminated.  pw_simd_select: use
+ * `name` from now on in this process (NULL: the automatic choice -- the
+ * PAREWIRE_SIMD environment variable if it names one, else the best);
+ * PW_ERR_ARGUMENT if the name is unknown or the CPU cannot run it.
+ * pw_simd_selected: the variant kernel calls use now. */
+const char *const *pw_simd_variants(void);
+pw_status pw_simd_select(const char *name);
+const char *pw_simd_selected(void);
 
 #endif

@@ -1,4 +1,4 @@
-/* PCG64: the rarely-called parts (state in/out, bulk fills). */
+/* PCG64: the rarely-called parts (state in/out, bulk fill). */
 #include "pcg64.h"
 
 void pw_pcg64_set(pw_pcg64 *g, uint64_t state_hi, uint64_t state_lo, uint64_t inc_hi, uint64_t inc_lo)
@@ -13,20 +13,6 @@ void pw_pcg64_get(const pw_pcg64 *g, uint64_t words[4])
     words[1] = PW_U128_LO(g->state);
     words[2] = PW_U128_HI(g->inc);
     words[3] = PW_U128_LO(g->inc);
-}
-
-void pw_pcg64_fill_double(pw_pcg64 *g, int64_t n, double *out)
-{
-    for (int64_t i = 0; i < n; i++)
-        out[i] = pw_pcg64_next_double(g);
-}
-
-static inline uint64_t pcg_output(pw_u128 state)
-{
-    const uint64_t hi = PW_U128_HI(state);
-    const uint64_t x = hi ^ PW_U128_LO(state);
-    const unsigned rot = (unsigned)(hi >> 58);
-    return (x >> rot) | (x << ((64u - rot) & 63u));
 }
 
 void pw_pcg64_fill64(pw_pcg64 *g, int64_t n, uint64_t *out)
@@ -45,9 +31,9 @@ void pw_pcg64_fill64(pw_pcg64 *g, int64_t n, uint64_t *out)
     const pw_u128 a2 = pw_u128_muladd(a, a, zero);
     const pw_u128 a3 = pw_u128_muladd(a2, a, zero);
     const pw_u128 a4 = pw_u128_muladd(a2, a2, zero);
-    pw_u128 sum = pw_u128_muladd(a, one, one);  /* 1 + a */
-    sum = pw_u128_muladd(a2, one, sum);         /* + a^2 */
-    sum = pw_u128_muladd(a3, one, sum);         /* + a^3 */
+    pw_u128 sum = pw_u128_muladd(a, one, one); /* 1 + a */
+    sum = pw_u128_muladd(a2, one, sum);        /* + a^2 */
+    sum = pw_u128_muladd(a3, one, sum);        /* + a^3 */
     const pw_u128 c4 = pw_u128_muladd(sum, g->inc, zero);
     pw_u128 s0, s1, s2, s3;
     out[0] = pw_pcg64_next64(g);
@@ -64,10 +50,10 @@ void pw_pcg64_fill64(pw_pcg64 *g, int64_t n, uint64_t *out)
         s1 = pw_u128_muladd(s1, a4, c4);
         s2 = pw_u128_muladd(s2, a4, c4);
         s3 = pw_u128_muladd(s3, a4, c4);
-        out[i] = pcg_output(s0);
-        out[i + 1] = pcg_output(s1);
-        out[i + 2] = pcg_output(s2);
-        out[i + 3] = pcg_output(s3);
+        out[i] = pw_pcg64_output(s0);
+        out[i + 1] = pw_pcg64_output(s1);
+        out[i + 2] = pw_pcg64_output(s2);
+        out[i + 3] = pw_pcg64_output(s3);
     }
     g->state = s3;
     for (; i < n; i++)

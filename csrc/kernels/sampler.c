@@ -12,13 +12,16 @@
  *    searchsorted(side='right') into a short forward scan.  The scan still
  *    compares against the exact normalised cdf, so the result is numpy's.
  *
- * pw_choice_fast draws the same distribution with exponential keys
- * E_i / w_i (Efraimidis–Spirakis): ascending key order is a successive
- * sample without replacement.  One pass of draws (a ziggurat, no log in the
- * common case) and one radix sort on a short prefix of the keys.
+ * The fast sampler (fast.c) draws the same distribution with exponential
+ * keys.
  */
 #include "internal.h"
-#include "ziggurat.h"
+
+/* Random words taken per block of draws. */
+#define PW_DRAW_BLOCK 256
+
+/* Below this remaining mass (2**-900) a round takes the normalised path. */
+#define PW_TINY_MASS 1.1830521861667747e-271
 
 double pw_pairwise_sum(const double *a, int64_t n)
 {
@@ -51,10 +54,10 @@ double pw_pairwise_sum(const double *a, int64_t n)
  * then locate each draw with a guide table.  Used when the remaining mass is
  * so small (weights spanning ~270 decades) that the scaled comparisons of
  * pw_choice_numpy below could meet subnormal numbers. */
-static void round_normalised(pw_pcg64 *g, const double *c, int64_t m, pw_row_ws *ws,
-                             pw_idx *order, int64_t *found)
+static void round_normalised(pw_words *src, const double *c, int64_t m, const pw_numpy_ws *ws, pw_idx *order,
+                             int64_t *found)
 {
-    double *q = ws->p; /* the caller's w is no longer needed: pr holds p */
+    double *q = ws->quantile;
     pw_idx *guide = ws->guide;
     const double total = c[m - 1];
     for (int64_t k = 0; k < m; k++)
@@ -67,8 +70,11 @@ static void round_normalised(pw_pcg64 *g, const double *c, int64_t m, pw_row_ws 
             k++;
         guide[b] = (pw_idx)k;
     }
+    uint64_t words[PW_DRAW_BLOCK];
     for (int64_t d = 0; d < m; d++) {
-        const double xv = pw_pcg64_next_double(g);
+        if (d % PW_DRAW_BLOCK == 0)
+            pw_words_take(src, m - d < PW_DRAW_BLOCK ? m - d : PW_DRAW_BLOCK, words);
+        const double xv = pw_u53_double(words[d % PW_DRAW_BLOCK]);
         int64_t b = (int64_t)(xv * dm);
         if (b >= m)
             b = m - 1;
@@ -83,21 +89,41 @@ static void round_normalised(pw_pcg64 *g, const double *c, int64_t m, pw_row_ws 
     }
 }
 
-/* Random words generated per block of draws. */
-#define PW_DRAW_BLOCK 256
+/* A lower bound of a sum of m non-negative doubles, whatever order it is
+ * added in, from an estimate `est` added in any other order: both are
+ * within (m - 1) u of the exact sum (u = 2**-53), and m < 2**32 makes
+ * that less than 2**-20 of it. */
+#define PW_SUM_LOWER(est) ((est) * (1.0 - 1.0 / 262144.0))
 
-void pw_choice_numpy(pw_pcg64 *g, const double *w, double wtotal, int64_t n, pw_idx *order, pw_row_ws *ws)
+/* guide[b] = #{k : bucket(k) <= b} for bucket(k) = floor(c[k] * inv) + 1,
+ * from the bucket of each k written as k + 1 (later k overwrite) and a
+ * running maximum; the running maximum is left to the caller. */
+static inline void guide_mark(pw_idx *guide, double ck, int64_t k, double inv, int64_t nb)
 {
-    pw_idx *rem = ws->rem, *guide = ws->guide;
-    double *c = ws->q;  /* cumulative sums over the remaining columns */
-    double *pr = ws->x; /* p of the remaining columns, compacted like rem */
+    int64_t bk = (int64_t)(ck * inv) + 1;
+    bk = bk > nb ? nb : bk;
+    guide[bk] = (pw_idx)(k + 1);
+}
+
+void pw_choice_numpy(pw_words *src, const double *w, double wtotal, int64_t n, pw_idx *order,
+                     const pw_numpy_ws *ws, const pw_simd_ops *simd)
+{
+    pw_idx *rem = ws->remaining, *guide = ws->guide;
+    double *c = ws->cdf;
+    double *pr = ws->prob;
     unsigned char *seen = ws->seen;
     int64_t found = 0, m = n;
 
     for (int64_t i = 0; i < n; i++)
-        pr[i] = w[i] / wtotal; /* the reference's p = P / sum(P) */
-    for (int64_t i = 0; i < n; i++)
         rem[i] = (pw_idx)i;
+    /* The round's total -- the cdf's last entry -- is needed for the guide
+     * table, but a lower bound of it is known before the sum: round one's
+     * probabilities P / sum(P) add up to 1 within rounding, later rounds'
+     * estimate comes from the compaction.  A lower bound inflates the
+     * bucket scale, which only lowers the guide (still never past the
+     * answer), so the guide is built inside the cumulative sum, in the slots
+     * the chain of dependent additions leaves idle. */
+    double est = 1.0;
     while (m > 0) {
         /* seen[j]: position j of this round's remaining columns was drawn.
          * Positions, not columns, go into order during the round (one load
@@ -105,196 +131,99 @@ void pw_choice_numpy(pw_pcg64 *g, const double *w, double wtotal, int64_t n, pw_
         const int64_t first = found;
         for (int64_t j = 0; j < m; j++)
             seen[j] = 0;
+        const int64_t nb = m;
+        const double dm = (double)nb;
+        const double low = PW_SUM_LOWER(est);
+        /* guide[b] = #{k : bucket(k) <= b}, bucket(k) = floor(c[k] * inv) + 1;
+         * inv is inflated by 2^-45 (and by total / low >= 1) so that a counted
+         * k has c[k] below b*total/nb*(1 - 2^-46): a lower bound of the
+         * answer for every x with floor(x*nb) = b.  Buckets rise with k, so
+         * the count is 1 + the last k in a bucket <= b. */
+        const int inline_guide = low >= PW_TINY_MASS;
+        const double inv = inline_guide ? dm / low * (1.0 + PW_2POW_M45) : 0.0;
+        for (int64_t b = 0; b <= nb; b++)
+            guide[b] = 0;
         double acc = 0.0;
-        for (int64_t k = 0; k < m; k++) {
-            acc += pr[k];
-            c[k] = acc;
-        }
-        const double total = acc;
-        if (!(total >= 0x1p-900)) {
-            round_normalised(g, c, m, ws, order, &found);
-        } else {
-            /* numpy compares each draw x with q = fl(c / total).  Without
-             * dividing: c > x*total*(1 + 2^-49) implies fl(c / total) > x and
-             * c < x*total*(1 - 2^-49) implies fl(c / total) < x (the margin
-             * covers the roundings of x*total and of the bounds); only in
-             * between is the division done.  Bucket b of the guide holds the
-             * first cdf entry above b*total/m shrunk by 2^-46, a lower bound
-             * of the answer for every x with floor(x*m) = b. */
-            const int64_t nb = PW_GUIDE_PER_COLUMN * m;
-            const double dm = (double)nb;
-            /* guide[b] = #{k : bucket(k) <= b}, bucket(k) = floor(c[k] * inv) + 1;
-             * inv is inflated by 2^-45 so that a counted k has c[k] below
-             * b*total/nb*(1 - 2^-46): a lower bound of the answer for every x
-             * with floor(x*nb) = b.  Buckets rise with k, so the count is
-             * 1 + the last k in a bucket <= b: store k + 1 at each k's bucket
-             * (later k overwrite), then a running maximum.  No branches and
-             * no read-modify-write chains. */
-            const double inv = dm / total * (1.0 + 0x1p-45);
-            for (int64_t b = 0; b <= nb; b++)
-                guide[b] = 0;
+        if (first == 0) { /* round one: the reference's p = P / sum(P), here */
             for (int64_t k = 0; k < m; k++) {
-                int64_t bk = (int64_t)(c[k] * inv) + 1;
-                bk = bk > nb ? nb : bk;
-                guide[bk] = (pw_idx)(k + 1);
+                pr[k] = w[k] / wtotal;
+                acc += pr[k];
+                c[k] = acc;
+                guide_mark(guide, acc, k, inv, nb);
+            }
+        } else {
+            for (int64_t k = 0; k < m; k++) {
+                acc += pr[k];
+                c[k] = acc;
+                guide_mark(guide, acc, k, inv, nb);
+            }
+        }
+        c[m] = INFINITY; /* a sentinel: lookups may read one past */
+        const double total = acc;
+        if (!(total >= PW_TINY_MASS)) {
+            round_normalised(src, c, m, ws, order, &found);
+        } else {
+            if (!inline_guide) { /* the estimate was too small to scale by: build it now */
+                const double inv_t = dm / total * (1.0 + PW_2POW_M45);
+                for (int64_t b = 0; b <= nb; b++)
+                    guide[b] = 0;
+                for (int64_t k = 0; k < m; k++)
+                    guide_mark(guide, c[k], k, inv_t, nb);
             }
             pw_idx run = 0;
             for (int64_t b = 0; b < nb; b++) {
                 run = guide[b] > run ? guide[b] : run;
                 guide[b] = run;
             }
-            /* the round's m draws in stream order (numpy takes them all
-             * before any lookup; lookups consume nothing), in blocks that
-             * stay in L1 */
+            /* numpy compares each draw x with q = fl(c / total).  Without
+             * dividing: c > x*total*(1 + 2^-49) implies fl(c / total) > x and
+             * c < x*total*(1 - 2^-49) implies fl(c / total) < x (the margin
+             * covers the roundings of x*total and of the bounds); only in
+             * between is the division done.  The round's m draws come in
+             * stream order (numpy takes them all before any lookup; lookups
+             * consume nothing), in blocks that stay in L1.  No lookup
+             * passes m - 1: c[m-1] = total is above every x*total*(1 - 2^-49),
+             * and the sentinel c[m] = +inf is what a step may read past it. */
             uint64_t words[PW_DRAW_BLOCK];
-            for (int64_t d = 0; d < m; d++) {
-                if (d % PW_DRAW_BLOCK == 0)
-                    pw_pcg64_fill64(g, m - d < PW_DRAW_BLOCK ? m - d : PW_DRAW_BLOCK, words);
-                const double xv = (double)(words[d % PW_DRAW_BLOCK] >> 11) * (1.0 / 9007199254740992.0);
-                int64_t b = (int64_t)(xv * dm);
-                if (b >= nb)
-                    b = nb - 1;
-                int64_t j = guide[b];
-                const double y = xv * total;
-                const double hi = y * (1.0 + 0x1p-49), lo = y * (1.0 - 0x1p-49);
-                /* Two branchless steps past entries surely <= x (c[m-1] = total
-                 * > lo, so j stays in range), then a loop that rarely runs. */
-                j += c[j] < lo;
-                j += c[j] < lo;
-                for (;;) {
-                    const double cj = c[j];
-                    if (cj > hi || (cj >= lo && cj / total > xv))
-                        break; /* first j with fl(c[j] / total) > x: searchsorted(side='right') */
-                    j++;
+            pw_idx pos[PW_DRAW_BLOCK];
+            for (int64_t d0 = 0; d0 < m; d0 += PW_DRAW_BLOCK) {
+                const int64_t len = m - d0 < PW_DRAW_BLOCK ? m - d0 : PW_DRAW_BLOCK;
+                pw_words_take(src, len, words);
+                /* candidates for the whole block (no dependence between
+                 * draws: the loads overlap), then in draw order: finish the
+                 * rare ones the two steps left short, keep first appearances */
+                const int unsure = simd->numpy_lookup(words, len, dm, nb, total, guide, c, pos);
+                for (int64_t d = 0; d < len; d++) {
+                    int64_t j = pos[d];
+                    if (unsure) {
+                        const double xv = pw_u53_double(words[d]);
+                        const double y = xv * total;
+                        const double hi = y * (1.0 + PW_2POW_M49), lo = y * (1.0 - PW_2POW_M49);
+                        for (;;) {
+                            const double cj = c[j];
+                            if (cj > hi || (cj >= lo && cj / total > xv))
+                                break; /* first j with fl(c[j] / total) > x: searchsorted(side='right') */
+                            j++;
+                        }
+                    }
+                    order[found] = (pw_idx)j; /* kept only on its first appearance */
+                    found += !seen[j];
+                    seen[j] = 1;
                 }
-                order[found] = (pw_idx)j; /* kept only on its first appearance */
-                found += !seen[j];
-                seen[j] = 1;
             }
         }
         for (int64_t t = first; t < found; t++)
             order[t] = rem[order[t]];
-        int64_t kept = 0;
-        for (int64_t j = 0; j < m; j++) {
-            rem[kept] = rem[j];
-            pr[kept] = pr[j];
-            kept += !seen[j];
-        }
+        const int64_t kept = simd->numpy_compact(rem, pr, seen, m);
+        /* the next round's estimate: an order the compiler vectorises */
+        double e[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        int64_t j = 0;
+        for (; j + 8 <= kept; j += 8)
+            for (int l = 0; l < 8; l++)
+                e[l] += pr[j + l];
+        for (; j < kept; j++)
+            e[0] += pr[j];
+        est = ((e[0] + e[1]) + (e[2] + e[3])) + ((e[4] + e[5]) + (e[6] + e[7]));
         m = kept;
-    }
-}
-
-/* Random words taken in stream order from a block filled ahead, then from
- * the generator itself. */
-typedef struct {
-    const uint64_t *buf;
-    int64_t pos, len;
-    pw_pcg64 *g;
-} pw_draws;
-
-static inline uint64_t draw64(pw_draws *d)
-{
-    return d->pos < d->len ? d->buf[d->pos++] : pw_pcg64_next64(d->g);
-}
-
-static inline double draw_double(pw_draws *d) { return (double)(draw64(d) >> 11) * 0x1p-53; }
-
-/* The strips' edges and the tail: about 1 draw in 90. */
-static double exponential_slow(pw_draws *g, int i, double x)
-{
-    for (;;) {
-        if (i == 0) /* the tail beyond r: memoryless, so r + Exp(1) */
-            return PW_ZIG_R - log(1.0 - draw_double(g));
-        const double y = pw_zig_f[i] + draw_double(g) * (pw_zig_f[i + 1] - pw_zig_f[i]);
-        if (y < exp(-x))
-            return x;
-        /* rejected: start over */
-        const uint64_t r = draw64(g);
-        i = (int)(r & 0xFF);
-        x = (double)(r >> 11) * 0x1p-53 * pw_zig_x[i];
-        if (x < pw_zig_x[i + 1])
-            return x;
-    }
-}
-
-/* Exp(1) by the ziggurat method (Marsaglia and Tsang 2000): one 64-bit draw
- * and one multiply in ~99% of calls.  The low 8 bits pick the strip, the top
- * 53 bits the position in it. */
-static inline double standard_exponential(pw_draws *g)
-{
-    const uint64_t r = draw64(g);
-    const int i = (int)(r & 0xFF);
-    const double x = (double)(r >> 11) * 0x1p-53 * pw_zig_x[i];
-    if (x < pw_zig_x[i + 1])
-        return x;
-    return exponential_slow(g, i, x);
-}
-
-/* Runs longer than this, of keys whose sort prefixes are equal, are settled
- * by a radix sort of their full keys instead of insertion. */
-#define PW_RUN_INSERTION_MAX 16
-
-void pw_choice_fast(pw_pcg64 *g, const double *w, int64_t n, pw_idx *order, pw_row_ws *ws)
-{
-    double *full = ws->q; /* full key of each column */
-    uint64_t *keys = ws->k64;
-    /* Every key takes at least one word, so n words filled ahead are all
-     * used and the stream is the same as drawing one at a time. */
-    pw_pcg64_fill64(g, n, ws->t64);
-    pw_draws src = {ws->t64, 0, n, g};
-    for (int64_t i = 0; i < n; i++)
-        full[i] = standard_exponential(&src);
-    double dmax = 0.0;
-    for (int64_t i = 0; i < n; i++) { /* a separate loop so the divisions vectorise */
-        const double key = full[i] / w[i];
-        full[i] = key;
-        dmax = key > dmax ? key : dmax;
-    }
-    uint64_t kmax;
-    memcpy(&kmax, &dmax, 8);
-    /* Non-negative doubles order like their bit patterns.  Sort on a short
-     * prefix -- 6 bits of octave below the largest key's, then mantissa bits;
-     * keys 63 octaves below the largest share prefix 0 -- with the column in
-     * the low 32 bits, then settle runs of equal prefixes by the full key, so
-     * column order breaks a tie only between equal 64-bit keys. */
-    const int pbits = pw_prefix_bits(n);
-    const uint64_t top = kmax >> 52;
-    const uint64_t base = top >= 63 ? (top - 63) << 52 : 0;
-    const int shift = 58 - pbits; /* (kmax - base) < 64 << 52 = 2**58 */
-    const uint64_t *kb = (const uint64_t *)(const void *)full;
-    for (int64_t i = 0; i < n; i++) {
-        uint64_t bits;
-        memcpy(&bits, &full[i], 8);
-        const uint64_t pre = bits < base ? 0 : (bits - base) >> shift;
-        keys[i] = (pre << 32) | (uint64_t)(pw_idx)i;
-    }
-    pw_sort_by_prefix(keys, ws->t64, n);
-
-    int64_t run = 0; /* start of the current run of equal prefixes */
-    order[0] = (pw_idx)keys[0];
-    for (int64_t k = 1; k <= n; k++) {
-        if (k < n && ((keys[k] ^ keys[k - 1]) >> 32) == 0) {
-            order[k] = (pw_idx)keys[k];
-            continue;
-        }
-        /* order[run..k) share a prefix, in column order (the sort is stable) */
-        const int64_t len = k - run;
-        if (len > PW_RUN_INSERTION_MAX) {
-            pw_sort_idx_by_key(order + run, ws->rem, kb, len);
-        } else if (len > 1) {
-            for (int64_t a = run + 1; a < k; a++) {
-                const pw_idx v = order[a];
-                const double vk = full[v];
-                int64_t b = a;
-                while (b > run && full[order[b - 1]] > vk) {
-                    order[b] = order[b - 1];
-                    b--;
-                }
-                order[b] = v;
-            }
-        }
-        if (k < n)
-            order[k] = (pw_idx)keys[k];
-        run = k;
     }
 }

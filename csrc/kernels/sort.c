@@ -13,65 +13,69 @@
 #define PW_INSERTION_MAX 32
 
 /* Stable insertion sort of a by the bits (v >> SHIFT) & MASK. */
-#define PW_INSERTION(T, a, n, SHIFT, MASK)                                        \
-    for (int64_t i_ = 1; i_ < (n); i_++) {                                        \
-        const T v_ = (a)[i_];                                                     \
-        const T vk_ = (T)((v_ >> (SHIFT)) & (MASK));                              \
-        int64_t j_ = i_;                                                          \
-        while (j_ > 0 && (T)(((a)[j_ - 1] >> (SHIFT)) & (MASK)) > vk_) {          \
-            (a)[j_] = (a)[j_ - 1];                                                \
-            j_--;                                                                 \
-        }                                                                         \
-        (a)[j_] = v_;                                                             \
+#define PW_INSERTION(T, a, n, SHIFT, MASK)                               \
+    for (int64_t i_ = 1; i_ < (n); i_++) {                               \
+        const T v_ = (a)[i_];                                            \
+        const T vk_ = (T)((v_ >> (SHIFT)) & (MASK));                     \
+        int64_t j_ = i_;                                                 \
+        while (j_ > 0 && (T)(((a)[j_ - 1] >> (SHIFT)) & (MASK)) > vk_) { \
+            (a)[j_] = (a)[j_ - 1];                                       \
+            j_--;                                                        \
+        }                                                                \
+        (a)[j_] = v_;                                                    \
     }
 
 /* LSD radix sort of a[0..n) by NDIG digits of BITS bits starting at bit
  * FIRST; tmp holds n elements.  The result ends in a. */
-#define PW_RADIX_BODY(T, a, tmp, n, FIRST, BITS, NDIG)                            \
-    {                                                                             \
-        enum { NB_ = 1 << (BITS) };                                               \
-        uint32_t count[NDIG][NB_];                                                \
-        memset(count, 0, sizeof count);                                           \
-        for (int64_t i = 0; i < (n); i++) {                                       \
-            const T v = (a)[i];                                                   \
-            for (int d = 0; d < (NDIG); d++)                                      \
-                count[d][(v >> ((FIRST) + (BITS) * d)) & (NB_ - 1)]++;            \
-        }                                                                         \
-        T *src = (a), *dst = (tmp);                                               \
-        for (int d = 0; d < (NDIG); d++) {                                        \
-            const int shift = (FIRST) + (BITS) * d;                               \
-            uint32_t *c = count[d];                                               \
-            if (c[(src[0] >> shift) & (NB_ - 1)] == (uint32_t)(n))                \
-                continue; /* every key has this digit */                          \
-            uint32_t sum = 0;                                                     \
-            for (int b = 0; b < NB_; b++) {                                       \
-                const uint32_t k = c[b];                                          \
-                c[b] = sum;                                                       \
-                sum += k;                                                         \
-            }                                                                     \
-            for (int64_t i = 0; i < (n); i++) {                                   \
-                const T v = src[i];                                               \
-                dst[c[(v >> shift) & (NB_ - 1)]++] = v;                           \
-            }                                                                     \
-            T *s = src;                                                           \
-            src = dst;                                                            \
-            dst = s;                                                              \
-        }                                                                         \
-        if (src != (a))                                                           \
-            memcpy((a), src, (size_t)(n) * sizeof(T));                            \
+#define PW_RADIX_BODY(T, a, tmp, n, FIRST, BITS, NDIG)                 \
+    {                                                                  \
+        enum { NB_ = 1 << (BITS) };                                    \
+        uint32_t count[NDIG][NB_];                                     \
+        memset(count, 0, sizeof count);                                \
+        for (int64_t i = 0; i < (n); i++) {                            \
+            const T v = (a)[i];                                        \
+            for (int d = 0; d < (NDIG); d++)                           \
+                count[d][(v >> ((FIRST) + (BITS) * d)) & (NB_ - 1)]++; \
+        }                                                              \
+        T *src = (a), *dst = (tmp);                                    \
+        for (int d = 0; d < (NDIG); d++) {                             \
+            const int shift = (FIRST) + (BITS) * d;                    \
+            uint32_t *c = count[d];                                    \
+            if (c[(src[0] >> shift) & (NB_ - 1)] == (uint32_t)(n))     \
+                continue; /* every key has this digit */               \
+            uint32_t sum = 0;                                          \
+            for (int b = 0; b < NB_; b++) {                            \
+                const uint32_t k = c[b];                               \
+                c[b] = sum;                                            \
+                sum += k;                                              \
+            }                                                          \
+            for (int64_t i = 0; i < (n); i++) {                        \
+                const T v = src[i];                                    \
+                dst[c[(v >> shift) & (NB_ - 1)]++] = v;                \
+            }                                                          \
+            T *s = src;                                                \
+            src = dst;                                                 \
+            dst = s;                                                   \
+        }                                                              \
+        if (src != (a))                                                \
+            memcpy((a), src, (size_t)(n) * sizeof(T));                 \
     }
 
 /* Rows at least this long sort with 11-bit digits. */
 #define PW_WIDE_DIGITS_MIN 1024
 
-static void radix_u32_8(uint32_t *a, uint32_t *tmp, int64_t n) PW_RADIX_BODY(uint32_t, a, tmp, n, 0, 8, 4)
-static void radix_u32_11(uint32_t *a, uint32_t *tmp, int64_t n) PW_RADIX_BODY(uint32_t, a, tmp, n, 0, 11, 3)
-static void radix_u64_8(uint64_t *a, uint64_t *tmp, int64_t n) PW_RADIX_BODY(uint64_t, a, tmp, n, 0, 8, 8)
-static void radix_u64_11(uint64_t *a, uint64_t *tmp, int64_t n) PW_RADIX_BODY(uint64_t, a, tmp, n, 0, 11, 6)
-static void radix_hi_8(uint64_t *a, uint64_t *tmp, int64_t n) PW_RADIX_BODY(uint64_t, a, tmp, n, 32, 8, 2)
-static void radix_hi_11(uint64_t *a, uint64_t *tmp, int64_t n) PW_RADIX_BODY(uint64_t, a, tmp, n, 32, 11, 2)
+static void radix_u32_8(uint32_t *a, uint32_t *tmp, int64_t n)
+    PW_RADIX_BODY(uint32_t, a, tmp, n, 0, 8, 4) static void radix_u32_11(uint32_t *a, uint32_t *tmp,
+                                                                         int64_t n)
+        PW_RADIX_BODY(uint32_t, a, tmp, n, 0, 11, 3) static void radix_u64_8(uint64_t *a, uint64_t *tmp,
+                                                                             int64_t n)
+            PW_RADIX_BODY(uint64_t, a, tmp, n, 0, 8, 8) static void radix_u64_11(uint64_t *a, uint64_t *tmp,
+                                                                                 int64_t n)
+                PW_RADIX_BODY(uint64_t, a, tmp, n, 0, 11, 6) static void radix_hi_11(uint64_t *a,
+                                                                                     uint64_t *tmp, int64_t n)
+                    PW_RADIX_BODY(uint64_t, a, tmp, n, 32, 11, 2)
 
-void pw_sort_u16(uint16_t *a, uint16_t *tmp, int64_t n)
+                        void pw_sort_u16(uint16_t *a, uint16_t *tmp, int64_t n)
 {
     if (n <= PW_INSERTION_MAX) {
         PW_INSERTION(uint16_t, a, n, 0, 0xFFFFu)
@@ -84,39 +88,43 @@ void pw_sort_u16(uint16_t *a, uint16_t *tmp, int64_t n)
  * insertion pass that moves each element back past larger ones.  Returns 0
  * if that took more than `budget` moves (many equal prefixes), leaving a
  * permutation of the input for the caller to sort another way. */
-#define PW_DEFINE_FINISH(NAME, T)                                                 \
-    static int NAME(T *a, int64_t n, int64_t budget)                              \
-    {                                                                             \
-        for (int64_t i = 1; i < n; i++) {                                         \
-            const T v = a[i];                                                     \
-            if (a[i - 1] <= v)                                                    \
-                continue;                                                         \
-            int64_t j = i;                                                        \
-            do {                                                                  \
-                a[j] = a[j - 1];                                                  \
-                j--;                                                              \
-            } while (j > 0 && a[j - 1] > v);                                      \
-            a[j] = v;                                                             \
-            budget -= i - j;                                                      \
-            if (budget < 0)                                                       \
-                return 0;                                                         \
-        }                                                                         \
-        return 1;                                                                 \
+#define PW_DEFINE_FINISH(NAME, T)                    \
+    static int NAME(T *a, int64_t n, int64_t budget) \
+    {                                                \
+        for (int64_t i = 1; i < n; i++) {            \
+            const T v = a[i];                        \
+            if (a[i - 1] <= v)                       \
+                continue;                            \
+            int64_t j = i;                           \
+            do {                                     \
+                a[j] = a[j - 1];                     \
+                j--;                                 \
+            } while (j > 0 && a[j - 1] > v);         \
+            a[j] = v;                                \
+            budget -= i - j;                         \
+            if (budget < 0)                          \
+                return 0;                            \
+        }                                            \
+        return 1;                                    \
     }
 PW_DEFINE_FINISH(finish_u32, uint32_t)
 PW_DEFINE_FINISH(finish_u64, uint64_t)
 
-static void radix_top16_u32(uint32_t *a, uint32_t *tmp, int64_t n) PW_RADIX_BODY(uint32_t, a, tmp, n, 16, 8, 2)
-static void radix_top22_u32(uint32_t *a, uint32_t *tmp, int64_t n) PW_RADIX_BODY(uint32_t, a, tmp, n, 10, 11, 2)
-static void radix_top16_u64(uint64_t *a, uint64_t *tmp, int64_t n) PW_RADIX_BODY(uint64_t, a, tmp, n, 48, 8, 2)
-static void radix_top22_u64(uint64_t *a, uint64_t *tmp, int64_t n) PW_RADIX_BODY(uint64_t, a, tmp, n, 42, 11, 2)
+static void radix_top16_u32(uint32_t *a, uint32_t *tmp, int64_t n)
+    PW_RADIX_BODY(uint32_t, a, tmp, n, 16, 8, 2) static void radix_top22_u32(uint32_t *a, uint32_t *tmp,
+                                                                             int64_t n)
+        PW_RADIX_BODY(uint32_t, a, tmp, n, 10, 11, 2) static void radix_top16_u64(uint64_t *a, uint64_t *tmp,
+                                                                                  int64_t n)
+            PW_RADIX_BODY(uint64_t, a, tmp, n, 48, 8, 2) static void radix_top22_u64(uint64_t *a,
+                                                                                     uint64_t *tmp, int64_t n)
+                PW_RADIX_BODY(uint64_t, a, tmp, n, 42, 11, 2)
 
-/* Value rows: two radix passes on the top 16 (short rows) or 22 bits, then
+    /* Value rows: two radix passes on the top 16 (short rows) or 22 bits, then
  * an insertion pass over the nearly sorted result -- half the passes of a
  * full radix sort on weights, whose top bits are nearly all distinct.  Rows
  * with many equal prefixes (e.g. quantised weights) exceed the insertion
  * budget and get the full radix sort. */
-void pw_sort_u32(uint32_t *a, uint32_t *tmp, int64_t n)
+    void pw_sort_u32(uint32_t *a, uint32_t *tmp, int64_t n)
 {
     if (n <= PW_INSERTION_MAX) {
         PW_INSERTION(uint32_t, a, n, 0, 0xFFFFFFFFu)
@@ -154,16 +162,28 @@ void pw_sort_u64(uint64_t *a, uint64_t *tmp, int64_t n)
         radix_u64_8(a, tmp, n);
 }
 
-int pw_prefix_bits(int64_t n) { return n < PW_WIDE_DIGITS_MIN ? 16 : 22; }
-
 void pw_sort_by_prefix(uint64_t *a, uint64_t *tmp, int64_t n)
 {
     if (n <= PW_INSERTION_MAX) {
         PW_INSERTION(uint64_t, a, n, 32, 0xFFFFFFFFULL)
-    } else if (n < PW_WIDE_DIGITS_MIN) {
-        radix_hi_8(a, tmp, n);
     } else {
         radix_hi_11(a, tmp, n);
+    }
+}
+
+static void radix_u32_hi8(uint32_t *a, uint32_t *tmp, int64_t n, int first)
+    PW_RADIX_BODY(uint32_t, a, tmp, n, first, 8, 2) static void radix_u32_hi10(uint32_t *a, uint32_t *tmp,
+                                                                               int64_t n, int first)
+        PW_RADIX_BODY(uint32_t, a, tmp, n, first, 10, 2)
+
+            void pw_sort_u32_prefix(uint32_t *a, uint32_t *tmp, int64_t n, int first, int bits)
+{
+    if (n <= PW_INSERTION_MAX) {
+        PW_INSERTION(uint32_t, a, n, first, 0xFFFFFFFFu)
+    } else if (bits <= 16) {
+        radix_u32_hi8(a, tmp, n, first);
+    } else {
+        radix_u32_hi10(a, tmp, n, first);
     }
 }
 
