@@ -18,7 +18,7 @@ in phases separated by *agreements*::
 * **rewired**: a size-balanced plan gives each parameter one owner; DTensors
   are gathered (every rank, same order), each owner initialises and rewires
   private full copies.  Nothing of the caller's has been written yet.
-* **written**: the results are broadcast in plan order and written into the
+* **written**: the results are broadcast in model order and written into the
   parameters (re-sharded for DTensors), after the old values of this rank's
   part were saved (``restore=``).  Only when every rank reports that it wrote
   everything are the saved values dropped; otherwise every rank restores.
@@ -432,6 +432,104 @@ def _write_shard(param: torch.Tensor, full: torch.Tensor) -> torch.Tensor:
     return distribute_tensor(full, param.device_mesh, param.placements, src_data_rank=None).to_local()
 
 
+def _agree_on_plan(current: Call, inventory_entries: Sequence["Entry"], entries: Sequence["Entry"],
+                   options: "RewireOptions", base: int, seeded: bool, restore: str, restore_dir: Optional[str],
+                   fn: str) -> Tuple[str, int]:
+    """Step "plan": local checks and the fingerprint.  Returns this rank's restore mode and the base
+    seed every rank uses (group rank 0's)."""
+    untouched = " (before any data moved; no weights were changed)"
+    local_bytes = sum(_local(e.tensor).numel() * e.tensor.element_size() for e in entries)
+
+    def check() -> Tuple[str, str]:
+        _check_local(entries, options, current, fn)
+        # The write-back keeps this rank's old values so that every rank can go back: "auto" picks memory
+        # or disk even with init= (a DTensor half old and half new would be neither).
+        mode = choose_restore(restore, local_bytes, False, restore_dir, fn)
+        return mode, _digest(_fingerprint(inventory_entries, options, seeded, base, restore))
+
+    (mode, _), shared = current.agree("plan", check, lambda result: (result[1], base), untouched)
+    if any(digest != shared[0][0] for digest, _ in shared):
+        _, prints = current.agree("plan-detail", lambda: None,
+                                  lambda _: _fingerprint(inventory_entries, options, seeded, base, restore))
+        message, differing = _first_difference(prints, current.ranks)
+        raise DistributedRewireError(f"{fn}: the ranks were called differently{untouched}: {message}",
+                                     [current.ranks[0], *differing])
+    return mode, shared[0][1]
+
+
+def _gather_share(current: Call, entries: Sequence["Entry"], owners: List[int],
+                  has_init: bool) -> Dict[int, torch.Tensor]:
+    """Private full copies of the parameters this rank owns; DTensors are gathered by every rank in
+    the same order (with ``init=`` there is nothing worth gathering).  Ctrl-C waits for the end."""
+    mine: Dict[int, torch.Tensor] = {}
+    with InterruptGuard(CancelToken()) as guard:
+        for i, e in enumerate(entries):
+            p, owner = e.tensor, owners[i] == current.rank
+            if is_dtensor(p) and has_init:
+                if owner:
+                    mine[i] = torch.empty(p.shape, dtype=p.dtype, device=_local(p).device)
+            elif is_dtensor(p):
+                full = p.full_tensor()  # a collective on its mesh
+                if owner:
+                    mine[i] = full.detach().contiguous()
+                del full
+            elif owner:
+                mine[i] = p.detach().clone(memory_format=torch.contiguous_format)
+    if guard.raised is not None:
+        raise guard.raised
+    return mine
+
+
+def _rewire_share(mine: Dict[int, torch.Tensor], entries: Sequence["Entry"], options: "RewireOptions", base: int,
+                  seeded: bool, workers: int, progress: Any, fn: str) -> Dict[int, "ParameterRecord"]:
+    """Initialise and rewire the owned copies in place (threads, Ctrl-C: the runner's)."""
+    order = sorted(mine)
+    jobs = [Job(entries[i].name, mine[i], mine[i].numel()) for i in order]
+
+    def work(k: int, cancel: Any) -> "ParameterRecord":
+        e = entries[order[k]]
+        try:
+            return rewire_entry(e, derive_seed(base, e.name), options, target=mine[order[k]], coupled=seeded,
+                                cancel=cancel)
+        except (ValueError, TypeError, RuntimeError) as exc:
+            if type(exc) not in (ValueError, TypeError, RuntimeError):
+                raise
+            raise type(exc)(f"{fn}: parameter {e.name!r}: {exc}") from exc
+
+    try:  # private copies: nothing of the caller's to restore
+        records = run(jobs, work, workers=workers, snapshots=make_snapshots("none"), progress=progress)
+    except RunFailed as failure:
+        raise failure.error from None
+    return dict(zip(order, records))
+
+
+def _write_back(current: Call, entries: Sequence["Entry"], owners: List[int], mine: Dict[int, torch.Tensor],
+                snapshots: Any, written: List[int]) -> None:
+    """Broadcast every result from its owner and write this rank's part, saving the old values first.
+    Ctrl-C waits for the end of the loop (communication only): stopping midway would leave the others
+    waiting in a broadcast until the timeout."""
+    group = current.group
+    wait = datetime.timedelta(seconds=current.timeout)
+    with InterruptGuard(CancelToken()) as guard:
+        for i, e in enumerate(entries):
+            p = e.tensor
+            target = _local(p).detach()
+            src = owners[i] if group is dist.group.WORLD else dist.get_global_rank(group, owners[i])
+            if owners[i] == current.rank:
+                buf = mine.pop(i)
+            else:
+                buf = torch.empty(p.shape, dtype=p.dtype, device=target.device)
+            dist.broadcast(buf, src=src, group=group, async_op=True).wait(wait)
+            new = _write_shard(p, buf) if is_dtensor(p) else buf
+            snapshots.save(e.name, target)
+            with torch.no_grad():
+                target.copy_(new)
+            written.append(i)
+            del buf, new
+    if guard.raised is not None:
+        raise guard.raised
+
+
 def rewire(
     current: Call,
     inventory_entries: Sequence["Entry"],
@@ -452,110 +550,45 @@ def rewire(
     ``inventory_entries`` are every entry of the inventory (the fingerprint
     covers skipped and tied ones too); ``entries`` those to rewire.
     """
-    group, rank = current.group, current.rank
-    untouched = " (before any data moved; no weights were changed)"
-    local_bytes = sum(_local(e.tensor).numel() * e.tensor.element_size() for e in entries)
-
-    def check() -> Tuple[str, str]:
-        _check_local(entries, options, current, fn)
-        # The write-back keeps this rank's old values so that every rank can go back: "auto" picks memory
-        # or disk even with init= (a DTensor half old and half new would be neither).
-        mode = choose_restore(restore, local_bytes, False, restore_dir, fn)
-        return mode, _digest(_fingerprint(inventory_entries, options, seeded, base, restore))
-
-    (mode, digest), shared = current.agree("plan", check, lambda r: (r[1], base), untouched)
-    if any(d != shared[0][0] for d, _ in shared):
-        _, prints = current.agree("plan-detail", lambda: None,
-                                  lambda _: _fingerprint(inventory_entries, options, seeded, base, restore))
-        message, differing = _first_difference(prints, current.ranks)
-        raise DistributedRewireError(f"{fn}: the ranks were called differently{untouched}: {message}",
-                                     [current.ranks[0], *differing])
-    base = shared[0][1]  # unseeded calls: group rank 0's seed
-    seed_of = {e.name: derive_seed(base, e.name) for e in entries}
+    mode, base = _agree_on_plan(current, inventory_entries, entries, options, base, seeded, restore, restore_dir, fn)
     owners = plan([e.tensor.numel() for e in entries], current.world)
     mine: Dict[int, torch.Tensor] = {}
 
-    def rewire_share() -> Dict[int, "ParameterRecord"]:
-        with InterruptGuard(CancelToken()) as guard:
-            for i, e in enumerate(entries):
-                p = e.tensor
-                if is_dtensor(p) and options.init is not None:  # init= replaces the values: nothing to gather
-                    if owners[i] == rank:
-                        mine[i] = torch.empty(p.shape, dtype=p.dtype, device=_local(p).device)
-                elif is_dtensor(p):
-                    full = p.full_tensor()  # a collective on its mesh: every rank, same order
-                    if owners[i] == rank:
-                        mine[i] = full.detach().contiguous()
-                    del full
-                elif owners[i] == rank:
-                    mine[i] = p.detach().clone(memory_format=torch.contiguous_format)
-        if guard.raised is not None:
-            raise guard.raised
-        if current.decided("rewired"):  # another rank failed already
+    def gather_and_rewire() -> Dict[int, "ParameterRecord"]:
+        mine.update(_gather_share(current, entries, owners, options.init is not None))
+        if current.decided("rewired"):  # another rank failed already: do not start the work
             return {}
-        order = sorted(mine)
-        items = [(entries[i], mine[i]) for i in order]
-        jobs = [Job(e.name, copy, copy.numel()) for e, copy in items]
+        return _rewire_share(mine, entries, options, base, seeded, workers, progress, fn)
 
-        def work(k: int, cancel: Any) -> "ParameterRecord":
-            e, copy = items[k]
-            try:
-                return rewire_entry(e, seed_of[e.name], options, target=copy, coupled=seeded, cancel=cancel)
-            except (ValueError, TypeError, RuntimeError) as exc:
-                if type(exc) not in (ValueError, TypeError, RuntimeError):
-                    raise
-                raise type(exc)(f"{fn}: parameter {e.name!r}: {exc}") from exc
-
-        # the owners' private full copies: nothing of the caller's to restore on failure
-        try:
-            records = run(jobs, work, workers=workers, snapshots=make_snapshots("none"), progress=progress)
-        except RunFailed as failure:
-            raise failure.error from None
-        return dict(zip(order, records))
-
-    mine_records, _ = current.agree("rewired", rewire_share, when=" (no weights were changed)")
+    own_records, _ = current.agree("rewired", gather_and_rewire, when=" (no weights were changed)")
+    records: Dict[int, "ParameterRecord"] = {}
     snapshots = make_snapshots(mode, restore_dir)
-    written = [0]
-    merged: Dict[int, Any] = {}
+    written: List[int] = []
 
-    def write_back() -> None:
-        wait = datetime.timedelta(seconds=current.timeout)
-        # Ctrl-C waits for the end of the loop (communication only): stopping
-        # midway would leave the others waiting in a broadcast until the timeout.
+    def exchange_and_write() -> None:
         with InterruptGuard(CancelToken()) as guard:
             shares: List[Any] = [None] * current.world
-            dist.all_gather_object(shares, mine_records, group=group)
-            for part in shares:
-                merged.update(part)
-            for i, e in enumerate(entries):
-                p = e.tensor
-                target = _local(p).detach()
-                src = dist.get_global_rank(group, owners[i]) if group is not dist.group.WORLD else owners[i]
-                buf = mine.pop(i) if owners[i] == rank else torch.empty(p.shape, dtype=p.dtype, device=target.device)
-                dist.broadcast(buf, src=src, group=group, async_op=True).wait(wait)
-                new = _write_shard(p, buf) if is_dtensor(p) else buf
-                snapshots.save(e.name, target)
-                with torch.no_grad():
-                    target.copy_(new)
-                written[0] += 1
-                del buf, new
+            dist.all_gather_object(shares, own_records, group=current.group)
+        for part in shares:
+            records.update(part)
         if guard.raised is not None:
             raise guard.raised
+        _write_back(current, entries, owners, mine, snapshots, written)
 
     kept = "restore='none': what was written is kept" if restore == "none" else "every rank restored its weights"
     try:
-        current.agree("written", write_back, when=f" (during write-back; {kept})")
+        current.agree("written", exchange_and_write, when=f" (during write-back; {kept})")
     except BaseException as exc:  # noqa: B036 - restored, then raised
         failed = snapshots.restore()
         snapshots.close()
         if failed:
             raise RuntimeError(f"{fn}: could not restore {failed} on rank {dist.get_rank()}") from exc
         if mode == "none" and hasattr(exc, "add_note"):
-            exc.add_note(f"{fn}: restore='none': {written[0]} of {len(entries)} parameters were written on rank "
-                         f"{dist.get_rank()} before the failure and kept")
+            exc.add_note(f"{fn}: restore='none': {len(written)} of {len(entries)} parameters were written on "
+                         f"rank {dist.get_rank()} before the failure and kept")
         raise
     snapshots.close()
-    report = make_report([merged[i] for i in range(len(entries))], mode)
+    report = make_report([records[i] for i in range(len(entries))], mode)
     report.seed = base  # group rank 0's, which every rank used
     if current.interrupt is not None:  # Ctrl-C after every rank had passed the last step: weights are whole
         raise current.interrupt

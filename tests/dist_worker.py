@@ -548,7 +548,8 @@ def silent_rank_timeout(rank, world):
     if rank != 1:
         store.add("silent_rank_timeout/gave_up", 1)
         others_gave_up_first = None
-    return {"before": before, "outcome": outcome, "state": full_state(model), "late_rank_came_after": others_gave_up_first}
+    return {"before": before, "outcome": outcome, "state": full_state(model),
+            "late_rank_came_after": others_gave_up_first}
 
 
 @case
