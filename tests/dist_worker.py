@@ -133,10 +133,10 @@ def attempt(call):
     try:
         report = call()
     except DistributedRewireError as exc:
-        return ("error", "DistributedRewireError", str(exc), getattr(exc, "ranks", None),
-                type(exc.__cause__).__name__ if exc.__cause__ is not None else None)
+        return ("error", "DistributedRewireError", "\n".join([str(exc), *getattr(exc, "__notes__", [])]),
+                getattr(exc, "ranks", None), type(exc.__cause__).__name__ if exc.__cause__ is not None else None)
     except (KeyboardInterrupt, ValueError, TypeError, RuntimeError) as exc:
-        return ("error", type(exc).__name__, str(exc), [], None)
+        return ("error", type(exc).__name__, "\n".join([str(exc), *getattr(exc, "__notes__", [])]), [], None)
     return ("ok", [(r.name, r.status) for r in report.records], report.seed)
 
 
@@ -529,6 +529,17 @@ def interrupt_during_write_back(rank, world):
     hook = on_broadcast(3, _interrupt_self) if rank == 1 else contextlib.nullcontext()
     with hook:
         outcome = attempt(lambda: parewire.rewire_model(model, group=True, seed=3))
+    return {"before": before, "outcome": outcome, "state": full_state(model)}
+
+
+@case
+def interrupt_during_write_back_restore_none(rank, world):
+    """restore='none': no copies, so what was written stays (Ctrl-C lets the loop finish: all of it)."""
+    model = build_twelve()
+    before = full_state(model)
+    hook = on_broadcast(3, _interrupt_self) if rank == 1 else contextlib.nullcontext()
+    with hook:
+        outcome = attempt(lambda: parewire.rewire_model(model, group=True, seed=3, restore="none"))
     return {"before": before, "outcome": outcome, "state": full_state(model)}
 
 

@@ -28,7 +28,8 @@ BATCHES = {
         "unsharded_after_no_grad_forward", "unsharded_kept_after_forward", "unsharded_after_raised_forward",
         "differ_shape", "differ_extra_layer", "differ_frozen", "differ_order", "differ_options",
         "bad_argument_on_one_rank", "nan_on_one_rank_mixed",
-        "interrupt_while_rewiring", "interrupt_during_write_back", "silent_rank_timeout",
+        "interrupt_while_rewiring", "interrupt_during_write_back", "interrupt_during_write_back_restore_none",
+        "silent_rank_timeout",
         "group_smaller_than_mesh", "docs_examples",
     ],
     3: ["replicated", "fsdp", "fail", "killed_during_write_back"],
@@ -315,6 +316,25 @@ def test_ctrl_c_during_write_back_restores_every_rank(batches):
     assert results[0]["outcome"][:2] == ("error", "DistributedRewireError")
     assert "write-back" in results[0]["outcome"][2]
     assert_unchanged(results)
+
+
+def test_restore_none_keeps_what_the_write_back_wrote(batches):
+    results = batches(2)["interrupt_during_write_back_restore_none"]
+    assert results[1]["outcome"][:2] == ("error", "KeyboardInterrupt")
+    kind, exc_type, message, _, _ = results[0]["outcome"]
+    assert (kind, exc_type) == ("error", "DistributedRewireError")
+    assert "restore='none': 12 of 12 parameters were written on rank 0" in message
+    expected = single(dist_worker.build_twelve, seed=3).state_dict()
+    for r, res in enumerate(results):
+        assert_same(res["state"], expected, f"rank {r}")
+
+
+def test_bad_timeouts_are_refused():
+    model = dist_worker.build_pair()
+    with pytest.raises(ValueError, match="rewire_model: timeout must be positive"):
+        parewire.rewire_model(model, timeout=0)
+    with pytest.raises(TypeError, match="rewire_model: timeout must be a number of seconds"):
+        parewire.rewire_model(model, timeout="10")
 
 
 def test_a_silent_rank_is_named_after_the_timeout(batches):
