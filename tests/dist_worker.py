@@ -522,25 +522,25 @@ def interrupt_while_rewiring(rank, world):
     return {"before": before, "first": first, "unchanged": unchanged, **second}
 
 
-@case
-def interrupt_during_write_back(rank, world):
+def _interrupted_write_back(rank, **kwargs):
+    """Ctrl-C on rank 1 at its 3rd write-back broadcast."""
     model = build_twelve()
     before = full_state(model)
     hook = on_broadcast(3, _interrupt_self) if rank == 1 else contextlib.nullcontext()
     with hook:
-        outcome = attempt(lambda: parewire.rewire_model(model, group=True, seed=3))
+        outcome = attempt(lambda: parewire.rewire_model(model, group=True, seed=3, **kwargs))
     return {"before": before, "outcome": outcome, "state": full_state(model)}
+
+
+@case
+def interrupt_during_write_back(rank, world):
+    return _interrupted_write_back(rank)
 
 
 @case
 def interrupt_during_write_back_restore_none(rank, world):
     """restore='none': no copies, so what was written stays (Ctrl-C lets the loop finish: all of it)."""
-    model = build_twelve()
-    before = full_state(model)
-    hook = on_broadcast(3, _interrupt_self) if rank == 1 else contextlib.nullcontext()
-    with hook:
-        outcome = attempt(lambda: parewire.rewire_model(model, group=True, seed=3, restore="none"))
-    return {"before": before, "outcome": outcome, "state": full_state(model)}
+    return _interrupted_write_back(rank, restore="none")
 
 
 @case
