@@ -194,7 +194,8 @@ class Call:
         _calls[key] = _calls.get(key, 0) + 1
         self.prefix = f"parewire/{key}/{_calls[key]}/"
         self.store = dist.distributed_c10d._get_default_store()
-        self.timeout: float = self.store.timeout.total_seconds()
+        default = getattr(self.store, "timeout", None)  # the process group's timeout
+        self.timeout: float = default.total_seconds() if default is not None else 1800.0
         #: steps decided so far (passed or failed)
         self.decided_steps: List[str] = []
         #: Ctrl-C that arrived while this rank waited for a step the others had already passed
