@@ -354,12 +354,12 @@ def unsharded_after_no_grad_forward(rank, world):
 @case
 def unsharded_kept_after_forward(rank, world):
     model = shard_fsdp(build_mlp(), mesh1d(world), [0, 2], reshard_after_forward=False)
-    model(batch_input(8)).sum().backward()  # a training step leaves every module unsharded
-    model.zero_grad()
+    model(batch_input(8))  # a forward (no backward yet) leaves every module unsharded
+    kinds = [type(p).__name__ for p in model.parameters()]
     result = rewired_case(model, seed=11)
     with torch.no_grad():
         result["forward"] = model(batch_input(8)).detach().clone()
-    return {**result, "state_after_forward": full_state(model)}
+    return {**result, "kinds_before": kinds, "state_after_forward": full_state(model)}
 
 
 def _raised_forward(model, n_in):
