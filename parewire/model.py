@@ -57,25 +57,18 @@ def _non_finite(e: Entry, finite: bool, fn: str) -> ValueError:
     return ValueError(f"{fn}: parameter {e.name!r} {what}; rewiring needs finite weights")
 
 
-def _validate(entries: List[Entry], options: RewireOptions, distributed_run: bool, fn: str) -> List[Optional[Measured]]:
+def _validate(entries: List[Entry], options: RewireOptions, fn: str) -> List[Optional[Measured]]:
     """What can be known to fail is found before the first write; returns the
-    "before" statistics where they can already be measured (no ``init``, one process)."""
+    "before" statistics where they can already be measured (no ``init``).
+    (The distributed path checks in :func:`parewire.distributed.rewire`.)"""
     for e in entries:
-        if is_dtensor(e.tensor) and not distributed_run:
+        if is_dtensor(e.tensor):
             raise ValueError(
                 f"{fn}: parameter {e.name!r} is a DTensor (sharded or replicated over a device mesh); "
                 "PA rewiring needs whole weight matrices: pass group= (True for the default process group) "
                 "so that the ranks rewire it together"
             )
     if options.init is not None:
-        return [None] * len(entries)
-    if distributed_run:
-        # This rank's values only (a DTensor's local shard): no collective here.
-        with torch.no_grad():
-            for e in entries:
-                local = e.tensor.to_local() if is_dtensor(e.tensor) else e.tensor
-                if not bool(torch.isfinite(local.detach()).all()):
-                    raise _non_finite(e, False, fn)
         return [None] * len(entries)
     out: List[Optional[Measured]] = []
     for e in entries:
@@ -111,21 +104,13 @@ def _drive(
     restore: str,
     restore_dir: Optional[str],
     progress: Progress,
-    group: Any,
+    dist_call: Optional[distributed.Call],
     model_name: str,
     t_start: float,
     fn: str,
 ) -> RewireReport:
     """The one path from an inventory to a report (see the module docstring)."""
     entries = inventory.to_rewire
-    dist_group = distributed.resolve_group(group)
-    if dist_group is None:
-        befores = _validate(entries, options, False, fn)
-    else:
-        # A check that fails on one rank only (its replica holds a NaN) must
-        # fail on every rank, or the others would wait for it forever.
-        befores = distributed.agree(lambda: _validate(entries, options, True, fn), dist_group)
-    seeds = [derive_seed(base, e.name) for e in entries]
     n_workers = workers if workers is not None else default_workers(len(entries))
 
     def report(records: List[ParameterRecord], mode: Optional[str]) -> RewireReport:
@@ -142,24 +127,12 @@ def _drive(
             restore=mode,
         )
 
-    if dist_group is not None:
-        seed_of = dict(zip((e.name for e in entries), seeds))
-
-        def run_share(items: List[Tuple[Entry, torch.Tensor]]) -> List[ParameterRecord]:
-            # the owners' private full copies: nothing to restore on failure
-            jobs = [Job(e.name, copy, copy.numel()) for e, copy in items]
-
-            def work_share(i: int, cancel: Any) -> ParameterRecord:
-                e, copy = items[i]
-                return rewire_entry(e, seed_of[e.name], options, target=copy, coupled=seeded, cancel=cancel)
-
-            try:
-                return run(jobs, work_share, workers=n_workers, snapshots=make_snapshots("none"), progress=progress)
-            except RunFailed as failure:
-                raise failure.error from None
-
-        return report(distributed.rewire_parameters(entries, run_share, dist_group), None)
-
+    if dist_call is not None:
+        return distributed.rewire(dist_call, inventory.entries, entries, options, base, seeded=seeded,
+                                  workers=n_workers, restore=restore, restore_dir=restore_dir, progress=progress,
+                                  make_report=report, fn=fn)
+    befores = _validate(entries, options, fn)
+    seeds = [derive_seed(base, e.name) for e in entries]
     nbytes = sum(e.tensor.numel() * e.tensor.element_size() for e in entries)
     mode = choose_restore(restore, nbytes, options.init is not None, restore_dir, fn)
     jobs = [Job(e.name, e.tensor, e.tensor.numel()) for e in entries]
@@ -204,6 +177,7 @@ def rewire_model(
     group: Any = None,
     restore: str = "auto",
     restore_dir: Optional[str] = None,
+    timeout: Optional[float] = None,
 ) -> RewireReport:
     """Initialise (optionally) and PA-rewire the weights of a whole model, in place.
 
@@ -261,7 +235,9 @@ def rewire_model(
             default group, to share the work among its ranks (see
             :mod:`parewire.distributed`); every rank calls ``rewire_model``
             with the same arguments and gets the same weights and report as a
-            single process would.  ``None`` (default): this process alone.
+            single process would; ranks called differently all raise
+            ``parewire.distributed.DistributedRewireError`` before anything
+            moves.  ``None`` (default): this process alone.
         restore: how the weights are kept for all-or-nothing:
             ``"memory"`` (a host copy of each parameter), ``"disk"`` (copies
             in an unnamed temporary file in ``restore_dir``), ``"none"`` (no
@@ -272,6 +248,12 @@ def rewire_model(
             available memory (or ``PAREWIRE_MEMORY_BUDGET``), else disk.
         restore_dir: the folder for ``restore="disk"`` (default: the system's
             temporary folder).
+        timeout: with ``group``: how many seconds (or a ``datetime.timedelta``)
+            a rank waits at each agreement step, and for each write-back
+            broadcast, before every rank raises ``DistributedRewireError``
+            naming the ranks that did not answer (default: the process
+            group's timeout).  It must cover the slowest rank's share of the
+            rewiring.
 
     Returns:
         A :class:`parewire.RewireReport`: one record per parameter with >= 2
@@ -311,24 +293,26 @@ def rewire_model(
     """
     fn = "rewire_model"
     t_start = time.perf_counter()
-    options = make_options(init, stabilize, sampler, fn)
-    check_seed(seed, fn)
-    _check_workers(workers, fn)
-    if name is not None and not isinstance(name, str):
-        raise TypeError(f"{fn}: name must be a str or None, got {type(name).__name__}")
-    if not (isinstance(progress, bool) or callable(progress)):
-        raise TypeError(f"{fn}: progress must be a bool or a callable (record, done, total), got {progress!r}")
-    if restore not in RESTORE_MODES:
-        raise ValueError(f"{fn}: restore must be one of {RESTORE_MODES}, got {restore!r}")
-    inventory = build_inventory(model, layers, exclude, fn)
-    dist_group = distributed.resolve_group(group)
-    base = resolve_seed(seed, generator, fn)
-    if dist_group is not None:
-        base = distributed.broadcast_seed(base, dist_group)
-    model_name = name if name is not None else type(unwrap(model) if isinstance(model, nn.Module) else model).__name__
-    return _drive(inventory, options, base, seeded=seed is not None, workers=workers, restore=restore,
-                  restore_dir=restore_dir, progress=progress, group=group, model_name=model_name,
-                  t_start=t_start, fn=fn)
+    # With group=, a failure here is told to the other ranks before it propagates.
+    with distributed.call(group, fn) as dist_call:
+        distributed.set_timeout(dist_call, timeout, fn)
+        options = make_options(init, stabilize, sampler, fn)
+        check_seed(seed, fn)
+        _check_workers(workers, fn)
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"{fn}: name must be a str or None, got {type(name).__name__}")
+        if not (isinstance(progress, bool) or callable(progress)):
+            raise TypeError(f"{fn}: progress must be a bool or a callable (record, done, total), got {progress!r}")
+        if restore not in RESTORE_MODES:
+            raise ValueError(f"{fn}: restore must be one of {RESTORE_MODES}, got {restore!r}")
+        distributed.reshard_fsdp(model, fn)  # FSDP2's gathered parameters would drop what is written
+        inventory = build_inventory(model, layers, exclude, fn)
+        base = resolve_seed(seed, generator, fn)
+        if name is None:
+            name = type(unwrap(model) if isinstance(model, nn.Module) else model).__name__
+        return _drive(inventory, options, base, seeded=seed is not None, workers=workers, restore=restore,
+                      restore_dir=restore_dir, progress=progress, dist_call=dist_call, model_name=name,
+                      t_start=t_start, fn=fn)
 
 
 # -- model.apply ---------------------------------------------------------------------------
@@ -395,7 +379,7 @@ class Rewirer:
             if first is not None and e.status != "not considered":
                 e.status, e.reason = "tied", f"tied to {first}"
         part = _drive(inventory, self.options, self.seed, seeded=self._seeded, workers=1, restore="memory",
-                      restore_dir=None, progress=False, group=None, model_name="model.apply", t_start=t0,
+                      restore_dir=None, progress=False, dist_call=None, model_name="model.apply", t_start=t0,
                       fn="rewirer")
         for e in inventory.to_rewire:
             self._claimed[e.identity] = e.name
