@@ -317,13 +317,19 @@ def _bar(progress: Union[bool, Progress, None], total: int) -> Tuple[Optional[Pr
 
 def run(
     jobs: Sequence[Job],
-    work: Callable[[int, CancelToken], ParameterRecord],
+    work: Callable[[int, CancelToken, int], ParameterRecord],
     *,
     workers: int,
     snapshots: _Snapshots,
     progress: Union[bool, Progress, None] = None,
+    capacity: Optional[int] = None,
 ) -> List[ParameterRecord]:
-    """``work(i, cancel)`` for every job, on ``workers`` threads; records in job order.
+    """``work(i, cancel, threads)`` for every job, on ``workers`` threads; records in job order.
+
+    ``capacity`` (default ``workers``) is the number of threads the run may
+    keep busy: a job that starts when no other is waiting gets the threads
+    no worker is using (``threads``), so the tail of a model -- or a model
+    of one large layer -- is not left to a single core.
 
     On any failure or interrupt: cancel, wait for every worker, restore what
     ``snapshots`` saved, and raise :class:`RunFailed` wrapping the first
@@ -336,11 +342,25 @@ def run(
     first: List[BaseException] = []
     count = 0
 
+    budget = max(workers, capacity or 1)
+    lock = threading.Lock()
+    running = started = 0
+
     def task(i: int) -> Optional[ParameterRecord]:
+        nonlocal running, started
         if cancel.is_set():
             return None
-        snapshots.save(jobs[i].key, jobs[i].tensor)
-        return work(i, cancel)
+        with lock:
+            running += 1
+            started += 1
+            # nothing left to start: the threads idle workers would have used are this job's
+            threads = 1 + budget - running if started == total else 1
+        try:
+            snapshots.save(jobs[i].key, jobs[i].tensor)
+            return work(i, cancel, max(1, threads))
+        finally:
+            with lock:
+                running -= 1
 
     def finished(i: int, record: Optional[ParameterRecord], error: Optional[BaseException]) -> None:
         nonlocal count

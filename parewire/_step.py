@@ -27,7 +27,7 @@ from .functional import StrengthStats
 from .report import ParameterRecord
 from .seeding import derive_seed, seed_words
 
-__all__ = ["Measured", "measure", "rewire_entry"]
+__all__ = ["Measured", "measure", "name_error", "rewire_entry"]
 
 #: Statistics plus the per-neuron strengths (row sums, column sums) in float64.
 Measured = tuple[StrengthStats, np.ndarray, np.ndarray]
@@ -104,14 +104,20 @@ def _initialise(scratch: torch.Tensor, seed: int, options: RewireOptions) -> Non
 
 
 def _rewire(
-    t: torch.Tensor, seed: int, options: RewireOptions, coupled: bool, cancel: _bridge.CancelToken | None
+    t: torch.Tensor,
+    seed: int,
+    options: RewireOptions,
+    coupled: bool,
+    cancel: _bridge.CancelToken | None,
+    threads: int,
 ) -> None:
     code = functional.sampler_code(options.sampler, "rewire_model")
     # coupled: a seeded numpy-sampler call restarts each pass from the seed, as the
     # reference's seeded call does (pa_rewire_(w, seed=record.seed) reproduces it).
     # Otherwise the column pass continues the row pass's stream: independent passes.
     reseed = coupled and code == _C.SAMPLER_NUMPY
-    _bridge.rewire(t, seed_words(seed), passes=2, sampler=code, reseed=reseed, cancel=cancel)
+    threads = functional.default_threads(t, available=threads)  # a second thread only where it pays
+    _bridge.rewire(t, seed_words(seed), passes=2, sampler=code, reseed=reseed, cancel=cancel, threads=threads)
 
 
 def rewire_entry(
@@ -123,6 +129,7 @@ def rewire_entry(
     before: Measured | None = None,
     coupled: bool = True,
     cancel: _bridge.CancelToken | None = None,
+    threads: int = 1,
 ) -> ParameterRecord:
     """Initialise (optionally), stabilise (optionally), measure and rewire one parameter in place.
 
@@ -131,7 +138,8 @@ def rewire_entry(
     statistics measured while validating (only without ``init``).
     ``coupled=False`` (unseeded runs) makes the two passes independent for the
     numpy sampler too.  The result depends on nothing but the values,
-    ``seed``, ``options`` and ``coupled``.
+    ``seed``, ``options`` and ``coupled`` (not on ``threads``, the threads the
+    kernel may use on this parameter).
     """
     param = entry.tensor
     view = oriented((param if target is None else target).detach(), entry.out_dim)
@@ -152,7 +160,7 @@ def rewire_entry(
     if before is None:
         before = measure(work)
     t0 = time.perf_counter()
-    _rewire(work, seed, options, coupled, cancel)
+    _rewire(work, seed, options, coupled, cancel, threads)
     seconds = time.perf_counter() - t0
     after = measure(work)
     if work is not view:
@@ -173,3 +181,16 @@ def rewire_entry(
         module=entry.module_type,
         out_dim=entry.out_dim,
     )
+
+
+def name_error(error: BaseException, fn: str, name: str) -> BaseException:
+    """The same error, saying which parameter it came from."""
+    if isinstance(error, (KeyboardInterrupt, SystemExit)) or f"parameter {name!r}" in str(error):
+        return error
+    if type(error) in (ValueError, TypeError, RuntimeError, NotImplementedError, MemoryError, OverflowError):
+        named = type(error)(f"{fn}: parameter {name!r}: {error}")
+        named.__cause__ = error
+        return named
+    if hasattr(error, "add_note"):
+        error.add_note(f"{fn}: while rewiring parameter {name!r}")
+    return error

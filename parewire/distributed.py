@@ -53,7 +53,7 @@ from ._bridge import CancelToken
 from ._inventory import NOT_CONSIDERED, is_dtensor
 from ._runner import Job, RunFailed, choose_restore, make_snapshots, run
 from ._runner import _InterruptGuard as InterruptGuard
-from ._step import rewire_entry
+from ._step import name_error, rewire_entry
 from .seeding import derive_seed
 
 if TYPE_CHECKING:
@@ -487,18 +487,17 @@ def _rewire_share(mine: Dict[int, torch.Tensor], entries: Sequence["Entry"], opt
     order = sorted(mine)
     jobs = [Job(entries[i].name, mine[i], mine[i].numel()) for i in order]
 
-    def work(k: int, cancel: Any) -> "ParameterRecord":
+    def work(k: int, cancel: Any, threads: int) -> "ParameterRecord":
         e = entries[order[k]]
         try:
             return rewire_entry(e, derive_seed(base, e.name), options, target=mine[order[k]], coupled=seeded,
-                                cancel=cancel)
-        except (ValueError, TypeError, RuntimeError) as exc:
-            if type(exc) not in (ValueError, TypeError, RuntimeError):
-                raise
-            raise type(exc)(f"{fn}: parameter {e.name!r}: {exc}") from exc
+                                cancel=cancel, threads=threads)
+        except BaseException as exc:  # noqa: B036 - named, then handled by the runner
+            raise name_error(exc, fn, e.name) from exc.__cause__
 
     try:  # private copies: nothing of the caller's to restore
-        records = run(jobs, work, workers=workers, snapshots=make_snapshots("none"), progress=progress)
+        records = run(jobs, work, workers=workers, snapshots=make_snapshots("none"), progress=progress,
+                      capacity=workers)
     except RunFailed as failure:
         raise failure.error from None
     return dict(zip(order, records))

@@ -71,10 +71,13 @@ def pa_rewire_(
         generator: the torch Generator whose state gives the seed when
             ``seed`` is None (default: None, torch's default generator); it
             is read, never advanced.
-        threads: threads the kernel may use on this one tensor (default:
-            None, ``torch.get_num_threads()``).  From 32768 elements on, 2 or
-            more let a second thread prepare rows ahead; the result is the
-            same bits for every value.
+        threads: threads the kernel may use on this one tensor.  2 or more
+            let a second thread prepare rows ahead of the sequential chain
+            (from 32768 elements on); the result is the same bits for every
+            value.  ``None`` (default): ``torch.get_num_threads()`` for
+            matrices of at least 2048 x 2048 (see :func:`default_threads`),
+            one thread below, where the handing over of rows costs about
+            what the second thread saves.
 
     Returns:
         ``tensor``, rewired in place (same object, shape, dtype, device and
@@ -119,7 +122,7 @@ def pa_rewire_(
     code = sampler_code(sampler, fn)
     check_seed(seed, fn)
     check_generator(generator, fn)
-    nthreads = _threads(threads, fn)
+    nthreads = _threads(threads, fn) if threads is not None else default_threads(tensor)
     if _is_empty(tensor, fn):
         return tensor
     words = seed_words(resolve_seed(seed, generator, fn))
@@ -131,9 +134,29 @@ def pa_rewire_(
     return tensor
 
 
+#: Both sides of the 2-D view from which ``threads=None`` uses a second thread.
+THREADS_MIN_SIDE = 2048
+
+
+def default_threads(tensor: Any, available: Optional[int] = None) -> int:
+    """Threads ``pa_rewire_(threads=None)`` uses on ``tensor``: ``available`` (default
+    ``torch.get_num_threads()``) for a 2-D view of at least
+    ``THREADS_MIN_SIDE`` rows and columns, else 1.
+
+    Measured on two cores (``benchmarks/bench_speed.py``): a second thread
+    gains 1.3-1.5x on 2048 x 2048 and larger, and nothing, or a loss, on
+    rows of a few hundred columns, where each row's hand-over costs about
+    what the second thread saves.
+    """
+    shape = tuple(tensor.shape)
+    rows = int(shape[0]) if shape else 0
+    cols = math.prod(int(n) for n in shape[1:]) if len(shape) > 1 else 0
+    if rows < THREADS_MIN_SIDE or cols < THREADS_MIN_SIDE:
+        return 1
+    return max(1, torch.get_num_threads() if available is None else available)
+
+
 def _threads(threads: Any, fn: str) -> int:
-    if threads is None:
-        return max(1, torch.get_num_threads())
     if isinstance(threads, bool):
         raise TypeError(f"{fn}: threads must be a positive int or None, got {threads!r}")
     try:

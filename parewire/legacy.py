@@ -39,7 +39,7 @@ import numpy as np
 import torch
 
 from . import _C, _bridge
-from .functional import _is_empty, _stabilize
+from .functional import _is_empty, _stabilize, default_threads
 from .seeding import SeedWords, seed_words, state_seed, words_from_state
 
 __all__ = ["PA_rewiring_np", "PA_rewiring_torch", "rewiring_np", "rewiring_torch", "stabilize_strength"]
@@ -73,7 +73,8 @@ def _run(weights: Any, seed: Any, passes: int, fn: str) -> Any:
         reseed = words is not None
         if words is None:
             words = seed_words(state_seed(None, fn))
-        _bridge.rewire(weights, words, passes=passes, sampler=_C.SAMPLER_NUMPY, reseed=reseed, fn=fn, arg="weights")
+        _bridge.rewire(weights, words, passes=passes, sampler=_C.SAMPLER_NUMPY, reseed=reseed,
+                       threads=default_threads(weights), fn=fn, arg="weights")
         return weights
     # Hold the generator's lock from reading its state to writing it back, as
     # numpy's own methods do, so concurrent calls draw disjoint numbers.
@@ -85,6 +86,7 @@ def _run(weights: Any, seed: Any, passes: int, fn: str) -> Any:
             passes=passes,
             sampler=_C.SAMPLER_NUMPY,
             reseed=False,
+            threads=default_threads(weights),
             fn=fn,
             arg="weights",
         )

@@ -25,7 +25,7 @@ from ._inventory import Entry, Inventory, Layers, Patterns, build_inventory, is_
 from ._options import DEFAULT_SAMPLER, INITIALIZERS, Init, RewireOptions, make_options
 from ._registry import rule_for
 from ._runner import RESTORE_MODES, Job, RunFailed, choose_restore, default_workers, make_snapshots, run
-from ._step import Measured, measure, rewire_entry
+from ._step import Measured, measure, name_error, rewire_entry
 from .report import ParameterRecord, RewireReport
 from .seeding import check_seed, derive_seed, resolve_seed
 
@@ -81,19 +81,6 @@ def _validate(entries: List[Entry], options: RewireOptions, fn: str) -> List[Opt
     return out
 
 
-def _name_error(error: BaseException, fn: str, name: str) -> BaseException:
-    """The same error, saying which parameter it came from."""
-    if isinstance(error, (KeyboardInterrupt, SystemExit)) or f"parameter {name!r}" in str(error):
-        return error
-    if type(error) in (ValueError, TypeError, RuntimeError, NotImplementedError, MemoryError, OverflowError):
-        named = type(error)(f"{fn}: parameter {name!r}: {error}")
-        named.__cause__ = error
-        return named
-    if hasattr(error, "add_note"):
-        error.add_note(f"{fn}: while rewiring parameter {name!r}")
-    return error
-
-
 def _drive(
     inventory: Inventory,
     options: RewireOptions,
@@ -112,6 +99,7 @@ def _drive(
     """The one path from an inventory to a report (see the module docstring)."""
     entries = inventory.to_rewire
     n_workers = workers if workers is not None else default_workers(len(entries))
+    capacity = workers if workers is not None else default_workers(1 << 30)  # threads the run may use
 
     def report(records: List[ParameterRecord], mode: Optional[str]) -> RewireReport:
         by_name = {r.name: r for r in records}
@@ -137,14 +125,16 @@ def _drive(
     mode = choose_restore(restore, nbytes, options.init is not None, restore_dir, fn)
     jobs = [Job(e.name, e.tensor, e.tensor.numel()) for e in entries]
 
-    def work(i: int, cancel: Any) -> ParameterRecord:
+    def work(i: int, cancel: Any, threads: int) -> ParameterRecord:
         try:
-            return rewire_entry(entries[i], seeds[i], options, before=befores[i], coupled=seeded, cancel=cancel)
+            return rewire_entry(entries[i], seeds[i], options, before=befores[i], coupled=seeded, cancel=cancel,
+                                threads=threads)
         except BaseException as e:  # noqa: B036 - named, then handled by the runner
-            raise _name_error(e, fn, entries[i].name) from e.__cause__
+            raise name_error(e, fn, entries[i].name) from e.__cause__
 
     try:
-        records = run(jobs, work, workers=n_workers, snapshots=make_snapshots(mode, restore_dir), progress=progress)
+        records = run(jobs, work, workers=n_workers, snapshots=make_snapshots(mode, restore_dir), progress=progress,
+                      capacity=capacity)
     except RunFailed as failure:
         error = failure.error
         partial = report([r for r in failure.done if r is not None], mode)

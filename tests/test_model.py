@@ -539,3 +539,36 @@ def test_unseeded_runs_use_independent_passes_and_seeded_runs_match_pa_rewire(sa
         np.testing.assert_array_equal(bits(model.state_dict()[r.name]), bits(w))
         if sampler == "numpy":  # differs from the coupled passes of a seeded call
             assert not torch.equal(w, expected_rewire(before[r.name], r.seed, sampler))
+
+
+def test_the_last_job_gets_the_threads_no_worker_is_using(monkeypatch):
+    """A one-layer model, or the tail of a model: the kernel may use the idle workers' threads."""
+    seen = []
+    real = parewire._bridge.rewire
+
+    def spy(w, seed, **kwargs):
+        seen.append((tuple(w.shape), kwargs["threads"]))
+        return real(w, seed, **kwargs)
+
+    monkeypatch.setattr(parewire._bridge, "rewire", spy)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    big = nn.Linear(2048, 2048, bias=False)
+    parewire.rewire_model(big, seed=0, workers=None)
+    assert seen == [((2048, 2048), min(2, parewire._runner.default_workers(1 << 30)))]
+    seen.clear()
+    parewire.rewire_model(big, seed=0, workers=1)  # one thread was asked for
+    assert seen == [((2048, 2048), 1)]
+    seen.clear()
+    parewire.rewire_model(nn.Linear(64, 64), seed=0, workers=4)  # small: no second thread, it would not pay
+    assert seen == [((64, 64), 1)]
+    assert parewire.functional.default_threads(torch.empty(2048, 1024, 2)) == 2
+    assert parewire.functional.default_threads(torch.empty(512, 512, 3, 3)) == 1
+
+
+def test_results_do_not_depend_on_the_threads_given_to_the_tail():
+    torch.manual_seed(0)
+    a, b = nn.Linear(2048, 2048, bias=False), nn.Linear(2048, 2048, bias=False)
+    b.load_state_dict(a.state_dict())
+    parewire.rewire_model(a, seed=3, workers=1, sampler="fast")
+    parewire.rewire_model(b, seed=3, workers=2, sampler="fast")
+    assert torch.equal(a.weight, b.weight)
