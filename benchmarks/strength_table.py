@@ -18,6 +18,11 @@ output says how many seeds every cell has.
 Usage (one command; writes benchmarks/results/strength_table.{json,md}):
 
     python benchmarks/strength_table.py
+
+``--reuse-stab benchmarks/results/strength_table.json`` reruns only the cheap
+arms (before, PA, PA fast: a few minutes) and takes the stabilisation arms
+from an earlier run with the same seeds and K (the "before" and "PA" columns
+are deterministic, so they must come out equal, and the script checks it).
 """
 
 from __future__ import annotations
@@ -136,16 +141,27 @@ def main() -> None:
     ap.add_argument("--K", type=int, default=100, help="stabilisation trials (default 100)")
     ap.add_argument("--workers", type=int, default=2, help="processes, one thread each (default 2)")
     ap.add_argument("--out", default=str(RESULTS), help="directory for the .json and .md (default benchmarks/results)")
+    ap.add_argument("--reuse-stab", metavar="JSON", help="take stab and stab+PA from this earlier run's .json")
     args = ap.parse_args()
+    earlier = None
+    if args.reuse_stab:
+        import json
+
+        with open(args.reuse_stab) as f:
+            earlier = json.load(f)
     command = "python benchmarks/strength_table.py" + "".join(
-        f" --{k.replace('_', '-')} {v}" for k, v in vars(args).items() if v != ap.get_default(k) and k != "out"
-    )
+        f" --{k.replace('_', '-')} {v}"
+        for k, v in vars(args).items()
+        if v != ap.get_default(k) and k not in ("out", "reuse_stab")
+    ) + (" --reuse-stab benchmarks/results/strength_table.json" if args.reuse_stab else "")
 
     tasks = []
     for sname, shape in SHAPES.items():
         for init in INITS:
             for seed in range(1, args.seeds + 1):
-                if shape == BIG:
+                if earlier is not None:
+                    stabilize = False  # taken from the earlier run
+                elif shape == BIG:
                     stabilize = init != "orthogonal" and seed <= args.big_stab_seeds
                 else:
                     stabilize = True
@@ -174,6 +190,12 @@ def main() -> None:
             for arm in ARMS:
                 got = [r["values"][arm] for r in rs if arm in r["values"]]
                 row[arm] = {"in_std": [g[0] for g in got], "out_std": [g[1] for g in got], "seeds": len(got)}
+            if earlier is not None:
+                old = next(r for r in earlier["rows"] if r["layer"] == sname and r["init"] == init)
+                for arm in ("before", "PA"):  # deterministic: the earlier run must agree
+                    if not np.allclose(old[arm]["in_std"], row[arm]["in_std"], rtol=1e-12, atol=0):
+                        raise SystemExit(f"{sname} {init} {arm}: differs from {args.reuse_stab}; rerun in full")
+                row["stab"], row["stab+PA"] = old["stab"], old["stab+PA"]
             rows.append(row)
 
     cpu = sum(r["cpu_seconds"] for r in done)
@@ -184,6 +206,11 @@ def main() -> None:
         f"parewire {info['parewire']} @ {info['git_commit']}. The tasks used {cpu / 60:.1f} CPU-minutes "
         f"(≈ {cpu / 60 / args.workers:.1f} min wall on {args.workers} idle cores)."
     )
+    if earlier is not None:
+        header += (
+            f" The stab and stab+PA columns are those of the earlier full run ({earlier['command']}, parewire @ "
+            f"{earlier['machine']['git_commit']}); before and PA came out identical in both runs."
+        )
     lines = [
         "# Strength spread before and after stabilisation and PA rewiring",
         "",
