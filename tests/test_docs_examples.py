@@ -21,10 +21,6 @@ from parewire import _registry
 DOCS = ROOT / "docs"
 #: Pages whose examples another test runs (and checks further).
 OWNED = {"reports.md": "tests/test_report.py", "seeds.md": "tests/test_seeding.py"}
-#: Blocks of pages being rewritten elsewhere that cannot carry a marker yet: (page, a line of the block).
-#: The lead replaces README.md with docs/README.draft.md, whose example runs; until then its FSDP2
-#: block (torchrun and GPUs) is the one left out.
-TRANSITIONAL = {("README.md", 'dist.init_process_group("nccl")')}
 #: Modules that the examples import and that the test requirements install; without one, skip.
 OPTIONAL = {"torchvision", "timm", "transformers", "pandas", "matplotlib"}
 
@@ -63,7 +59,7 @@ def test_python_examples_run(page, clean_state):
     if not blocks:
         pytest.skip(f"{_id(page)} has no python examples")
     try:
-        run_python_blocks(page, leave_out=lambda b: any(page.name == p and line in b.code for p, line in TRANSITIONAL))
+        run_python_blocks(page)
     except ModuleNotFoundError as e:
         if e.name not in OPTIONAL:
             raise
