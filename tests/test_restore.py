@@ -230,3 +230,60 @@ def test_disk_and_none_keep_extra_memory_far_below_the_model(restore):
         assert ratio > 0.9  # the copies are really there: the measurement can see them
     else:
         assert ratio < 0.3
+
+
+def test_progress_arrives_as_each_parameter_completes_with_workers():
+    """The callback (and tqdm's bar) moves while the run goes on, not all at once at the end."""
+    torch.manual_seed(0)
+    model = nn.Sequential(*[nn.Linear(256, 256, bias=False) for _ in range(8)])
+    before = state(model)
+    seen = []
+
+    def progress(record, done, total):
+        changed = sum(not torch.equal(v, before[k]) for k, v in model.state_dict().items())
+        seen.append((done, total, record.name, changed))
+
+    report = parewire.rewire_model(model, seed=0, workers=2, progress=progress)
+    assert [d for d, *_ in seen] == list(range(1, 9)) and {t for _, t, *_ in seen} == {8}
+    assert sorted(n for _, _, n, _ in seen) == sorted(r.name for r in report.rewired)
+    assert seen[0][3] < 8  # the first call came while parameters were still unwritten
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_ctrl_c_reaches_kernels_on_worker_threads_quickly():
+    """Two large layers on two workers: both kernels see the cancel request within a row."""
+    code = textwrap.dedent(
+        r"""
+        import json, os, signal, threading, time
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        import torch
+        from torch import nn
+        import parewire
+
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(5000, 5000, bias=False), nn.Linear(5000, 5000, bias=False))
+        before = {k: v.clone() for k, v in model.state_dict().items()}
+        sent = []
+
+        def interrupt():
+            time.sleep(1.0)  # both kernels are well under way (each takes seconds)
+            sent.append(time.perf_counter())
+            os.kill(os.getpid(), signal.SIGINT)
+
+        threading.Thread(target=interrupt, daemon=True).start()
+        try:
+            parewire.rewire_model(model, seed=0, sampler="numpy", workers=2, restore="memory")
+            print(json.dumps({"outcome": "finished"}))
+        except KeyboardInterrupt:
+            latency = time.perf_counter() - sent[0]
+            intact = all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+            print(json.dumps({"outcome": "interrupted", "latency": latency, "intact": intact}))
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    res = json.loads(out.stdout.strip().splitlines()[-1])
+    assert res["outcome"] == "interrupted" and res["intact"], res
+    print(f"Ctrl-C to KeyboardInterrupt with two worker kernels: {res['latency']:.3f} s (restore included)")
+    limit = 2.0 if "asan" in os.environ.get("LD_PRELOAD", "") else 0.5
+    assert res["latency"] < limit, res
