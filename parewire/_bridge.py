@@ -50,7 +50,7 @@ def _in_func_transform(w: torch.Tensor) -> bool:
 def _check_torch(w: torch.Tensor, fn: str, arg: str | None, accept_dtensor: bool) -> None:
     what = _subject(fn, arg)
     # Kinds whose attributes (shape, layout, data) raise torch internals are named first.
-    if isinstance(w, nn.parameter.UninitializedTensorMixin):
+    if isinstance(w, (nn.parameter.UninitializedParameter, nn.parameter.UninitializedBuffer)):
         raise ValueError(
             f"{what} is an uninitialised (lazy) parameter and has no values yet; "
             "run a forward pass (or materialize()) first"
@@ -262,10 +262,10 @@ def strength_stats(w: Any, sums: bool = False, fn: str | None = None, arg: str |
             if not (isinstance(h, np.ndarray) and not h.flags.writeable):
                 raise
             capsule = _capsule(h.copy())
-        out = _C.strength_stats(capsule, sums)
-    if sums:
-        out = out[:6] + (np.frombuffer(out[6], dtype=np.float64), np.frombuffer(out[7], dtype=np.float64))
-    return out
+        if not sums:
+            return _C.strength_stats(capsule, False)
+        *stats, row_sums, col_sums = _C.strength_stats(capsule, True)
+    return (*stats, np.frombuffer(row_sums, dtype=np.float64), np.frombuffer(col_sums, dtype=np.float64))
 
 
 def numel(w: Any) -> int:

@@ -19,7 +19,7 @@ import threading
 from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Literal
 
 import torch
 
@@ -29,6 +29,8 @@ from .report import ParameterRecord
 __all__ = [
     "RESTORE_MODES",
     "Job",
+    "Restore",
+    "RestoreMode",
     "RunFailed",
     "choose_restore",
     "default_workers",
@@ -37,7 +39,11 @@ __all__ = [
     "run",
 ]
 
-RESTORE_MODES = ("auto", "memory", "disk", "none")
+#: What ``restore=`` accepts (checked at run time too: :func:`choose_restore`).
+RestoreMode = Literal["auto", "memory", "disk", "none"]
+#: What a run keeps: ``restore=`` with ``"auto"`` decided.
+Restore = Literal["memory", "disk", "none"]
+RESTORE_MODES: tuple[RestoreMode, ...] = ("auto", "memory", "disk", "none")
 
 Progress = Callable[[ParameterRecord, int, int], None]
 
@@ -148,7 +154,7 @@ class _DiskSnapshots(_Snapshots):
         nbytes = host.numel() * host.element_size()
         with self._lock:
             offset, self._end = self._end, self._end + nbytes
-        self._write(memoryview(host.view(torch.uint8).numpy()).cast("B"), offset)
+        self._write(host.view(torch.uint8).numpy().data.cast("B"), offset)
         self._saved[key] = (own, offset, nbytes)
 
     def restore(self) -> list[str]:
@@ -167,7 +173,7 @@ class _DiskSnapshots(_Snapshots):
         self._file.close()
 
 
-def make_snapshots(mode: str, folder: str | None = None) -> _Snapshots:
+def make_snapshots(mode: Restore, folder: str | None = None) -> _Snapshots:
     if mode == "memory":
         return _MemorySnapshots()
     if mode == "disk":
@@ -223,7 +229,7 @@ def _size(n: int) -> str:
     raise AssertionError
 
 
-def choose_restore(restore: str, nbytes: int, has_init: bool, folder: str | None, fn: str) -> str:
+def choose_restore(restore: RestoreMode, nbytes: int, has_init: bool, folder: str | None, fn: str) -> Restore:
     """The restore mode a run uses: ``restore`` itself, or what ``"auto"`` picks."""
     if restore not in RESTORE_MODES:
         raise ValueError(f"{fn}: restore must be one of {RESTORE_MODES}, got {restore!r}")
@@ -296,7 +302,8 @@ class _InterruptGuard:
 
 def default_workers(n: int) -> int:
     try:
-        cpus = len(os.sched_getaffinity(0))  # type: ignore[attr-defined]
+        # (not in os on macOS and Windows: the ignore is for a type check there, unused on Linux)
+        cpus = len(os.sched_getaffinity(0))  # type: ignore[attr-defined,unused-ignore]
     except (AttributeError, OSError):
         cpus = os.cpu_count() or 1
     return max(1, min(cpus, n))

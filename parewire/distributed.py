@@ -45,19 +45,21 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Protocol, cast
 
 import torch
 import torch.distributed as dist
 
 from ._bridge import CancelToken
 from ._inventory import NOT_CONSIDERED, is_dtensor
-from ._runner import Job, RunFailed, choose_restore, make_snapshots, run
+from ._runner import Job, Restore, RestoreMode, RunFailed, choose_restore, make_snapshots, run
 from ._runner import _InterruptGuard as InterruptGuard
 from ._step import name_error, rewire_entry
 from .seeding import derive_seed
 
 if TYPE_CHECKING:
+    from torch.distributed.tensor import DTensor
+
     from ._inventory import Entry
     from ._options import RewireOptions
     from .report import ParameterRecord, RewireReport
@@ -168,6 +170,17 @@ _calls: dict[str, int] = {}  # calls made per group: every rank counts the same
 _Verdict = tuple[bool, str, list[int], list[Any]]
 
 
+class _Store(Protocol):
+    """The calls made on c10d's store.  torch's stubs give ``set`` and ``compare_set`` str values;
+    the binding takes bytes as well, and the values here are pickles."""
+
+    def set(self, key: str, value: bytes) -> None: ...
+    def get(self, key: str) -> bytes: ...
+    def add(self, key: str, value: int) -> int: ...
+    def check(self, keys: list[str]) -> bool: ...
+    def compare_set(self, key: str, expected_value: str, desired_value: bytes) -> bytes: ...
+
+
 @dataclass
 class _Status:
     """What one rank publishes at one step."""
@@ -197,7 +210,7 @@ class Call:
         key = str(getattr(group, "group_name", "") or ",".join(map(str, self.ranks)))
         _calls[key] = _calls.get(key, 0) + 1
         self.prefix = f"parewire/{key}/{_calls[key]}/"
-        self.store = dist.distributed_c10d._get_default_store()
+        self.store = cast(_Store, dist.distributed_c10d._get_default_store())
         default = getattr(self.store, "timeout", None)  # the process group's timeout
         self.timeout: float = default.total_seconds() if default is not None else 1800.0
         #: steps decided so far (passed or failed)
@@ -216,8 +229,8 @@ class Call:
 
     def _decide(self, step: str, verdict: _Verdict) -> _Verdict:
         """Write ``verdict`` unless one was written first; the one written wins on every rank."""
-        won = self.store.compare_set(self._key(step, "verdict"), "", pickle.dumps(verdict))
-        return pickle.loads(won)
+        won: _Verdict = pickle.loads(self.store.compare_set(self._key(step, "verdict"), "", pickle.dumps(verdict)))
+        return won
 
     def _judge(self, step: str) -> _Verdict:
         """The verdict once every rank has published: the payloads travel in it, so that the
@@ -238,7 +251,8 @@ class Call:
         verdict_key, count_key = self._key(step, "verdict"), self._key(step, "count")
         while True:
             if self.store.check([verdict_key]):
-                return pickle.loads(self.store.get(verdict_key))
+                written: _Verdict = pickle.loads(self.store.get(verdict_key))
+                return written
             if self.store.add(count_key, 0) >= self.world:
                 return self._decide(step, self._judge(step))
             if guard.raised is not None:
@@ -359,7 +373,7 @@ def _layout(t: torch.Tensor) -> str:
 
 
 def _fingerprint(
-    entries: Sequence[Entry], options: RewireOptions, seeded: bool, base: int, restore: str
+    entries: Sequence[Entry], options: RewireOptions, seeded: bool, base: int, restore: RestoreMode
 ) -> list[tuple[str, str]]:
     """(item, value) pairs that must be equal on every rank: options, then every selected parameter."""
     init = options.init
@@ -445,12 +459,12 @@ def _check_local(entries: Sequence[Entry], options: RewireOptions, current: Call
                     )
 
 
-def _write_shard(param: torch.Tensor, full: torch.Tensor) -> torch.Tensor:
+def _write_shard(param: DTensor, full: torch.Tensor) -> torch.Tensor:
     """This rank's shard of ``full`` laid out as the DTensor ``param``'s local tensor (no communication)."""
     try:
         from torch.distributed.tensor import distribute_tensor
-    except ImportError:  # torch < 2.4
-        from torch.distributed._tensor import distribute_tensor
+    except ImportError:  # torch < 2.4 (private there; the stubs of newer torch do not re-export it)
+        from torch.distributed._tensor import distribute_tensor  # type: ignore[attr-defined]
     return distribute_tensor(full, param.device_mesh, param.placements, src_data_rank=None).to_local()
 
 
@@ -461,16 +475,16 @@ def _agree_on_plan(
     options: RewireOptions,
     base: int,
     seeded: bool,
-    restore: str,
+    restore: RestoreMode,
     restore_dir: str | None,
     fn: str,
-) -> tuple[str, int]:
+) -> tuple[Restore, int]:
     """Step "plan": local checks and the fingerprint.  Returns this rank's restore mode and the base
     seed every rank uses (group rank 0's)."""
     untouched = " (before any data moved; no weights were changed)"
     local_bytes = sum(_local(e.tensor).numel() * e.tensor.element_size() for e in entries)
 
-    def check() -> tuple[str, str]:
+    def check() -> tuple[Restore, str]:
         _check_local(entries, options, current, fn)
         # The write-back keeps this rank's old values so that every rank can go back: "auto" picks memory
         # or disk even with init= (a DTensor half old and half new would be neither).
@@ -573,7 +587,8 @@ def _write_back(
                 buf = mine.pop(i)
             else:
                 buf = torch.empty(p.shape, dtype=p.dtype, device=target.device)
-            dist.broadcast(buf, src=src, group=group, async_op=True).wait(wait)
+            work = cast("dist.Work", dist.broadcast(buf, src=src, group=group, async_op=True))  # async: never None
+            work.wait(wait)
             new = _write_shard(p, buf) if is_dtensor(p) else buf
             snapshots.save(e.name, target)
             with torch.no_grad():
@@ -593,10 +608,10 @@ def rewire(
     *,
     seeded: bool,
     workers: int,
-    restore: str,
+    restore: RestoreMode,
     restore_dir: str | None,
     progress: Any,
-    make_report: Callable[[list[ParameterRecord], str | None], RewireReport],
+    make_report: Callable[[list[ParameterRecord], Restore | None], RewireReport],
     fn: str,
 ) -> RewireReport:
     """The distributed path of ``rewire_model`` (see the module docstring).

@@ -25,7 +25,17 @@ from . import distributed, functional
 from ._inventory import Entry, Inventory, Layers, Patterns, build_inventory, is_dtensor, unwrap
 from ._options import DEFAULT_SAMPLER, INITIALIZERS, Init, RewireOptions, make_options
 from ._registry import rule_for
-from ._runner import RESTORE_MODES, Job, RunFailed, choose_restore, default_workers, make_snapshots, run
+from ._runner import (
+    RESTORE_MODES,
+    Job,
+    Restore,
+    RestoreMode,
+    RunFailed,
+    choose_restore,
+    default_workers,
+    make_snapshots,
+    run,
+)
 from ._step import Measured, measure, name_error, rewire_entry
 from .report import ParameterRecord, RewireReport
 from .seeding import check_seed, derive_seed, resolve_seed
@@ -89,7 +99,7 @@ def _drive(
     *,
     seeded: bool,
     workers: int | None,
-    restore: str,
+    restore: RestoreMode,
     restore_dir: str | None,
     progress: Progress,
     dist_call: distributed.Call | None,
@@ -102,7 +112,7 @@ def _drive(
     n_workers = workers if workers is not None else default_workers(len(entries))
     capacity = workers if workers is not None else default_workers(1 << 30)  # threads the run may use
 
-    def report(records: list[ParameterRecord], mode: str | None) -> RewireReport:
+    def report(records: list[ParameterRecord], mode: Restore | None) -> RewireReport:
         by_name = {r.name: r for r in records}
         return RewireReport(
             model=model_name,
@@ -184,7 +194,7 @@ def rewire_model(
     generator: torch.Generator | None = None,
     name: str | None = None,
     group: Any = None,
-    restore: str = "auto",
+    restore: RestoreMode = "auto",
     restore_dir: str | None = None,
     timeout: float | None = None,
 ) -> RewireReport:
