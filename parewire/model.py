@@ -13,6 +13,7 @@ the per-parameter step and adds agreement between ranks.
 
 from __future__ import annotations
 
+import datetime
 import math
 import time
 from collections.abc import Mapping, Sequence
@@ -196,7 +197,7 @@ def rewire_model(
     group: Any = None,
     restore: RestoreMode = "auto",
     restore_dir: str | None = None,
-    timeout: float | None = None,
+    timeout: float | datetime.timedelta | None = None,
 ) -> RewireReport:
     """Initialise (optionally) and PA-rewire the weights of a whole model, in place.
 
