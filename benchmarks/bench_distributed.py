@@ -34,16 +34,20 @@ import platform
 import sys
 import tempfile
 import time
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 import torch.distributed as dist
 from _env import cpu_name
 from torch import nn
 
+if TYPE_CHECKING:
+    from torch.distributed.tensor import DTensor
+
 RESULTS = pathlib.Path(__file__).resolve().parent / "results"
 
 
-def llama_stack(hidden: int, intermediate: int, layers: int, materialise: bool = True) -> nn.Module:
+def llama_stack(hidden: int, intermediate: int, layers: int, materialise: bool = True) -> nn.Sequential:
     blocks = []
     with torch.device("meta"):
         for _ in range(layers):
@@ -69,7 +73,9 @@ def _status_kib(field: str) -> int:
     raise RuntimeError(f"no {field} in /proc/self/status")
 
 
-def memory_main(rank: int, world: int, init_file: str, config: dict, args: argparse.Namespace, out: str) -> None:
+def memory_main(
+    rank: int, world: int, init_file: str, config: dict[str, Any], args: argparse.Namespace, out: str
+) -> None:
     """One layout, one run: peak RSS above the level before the call, and what explains it."""
     torch.set_num_threads(1)
     import parewire
@@ -89,7 +95,7 @@ def memory_main(rank: int, world: int, init_file: str, config: dict, args: argpa
         with torch.no_grad():
             g = torch.Generator().manual_seed(rank)
             for p in model.parameters():
-                p.to_local().normal_(0.0, 0.02, generator=g)
+                cast("DTensor", p).to_local().normal_(0.0, 0.02, generator=g)  # fully_shard made it one
     else:
         model = llama_stack(args.hidden, args.intermediate, args.layers)
     params = list(model.parameters())
@@ -114,14 +120,14 @@ def memory_main(rank: int, world: int, init_file: str, config: dict, args: argpa
         restore=config["restore"],
     )
     row["extra"] = (_status_kib("VmHWM") - before) * 1024
-    rows: list = [None] * world
+    rows: list[Any] = [None] * world
     dist.all_gather_object(rows, row)
     if rank == 0:
         json.dump(rows, open(out, "w"))
     dist.destroy_process_group()
 
 
-MEMORY_CONFIGS = [
+MEMORY_CONFIGS: list[dict[str, Any]] = [
     {"layout": "replicated", "init": None, "restore": "auto", "workers": 1},
     {"layout": "replicated", "init": None, "restore": "auto", "workers": 2},
     {"layout": "replicated", "init": None, "restore": "disk", "workers": 1},
@@ -134,7 +140,8 @@ MEMORY_CONFIGS = [
 ]
 
 
-def spawn(target, world: int, *extra) -> dict:
+def spawn(target, world: int, *extra) -> Any:
+    """What rank 0 wrote to the result file (JSON)."""
     ctx = multiprocessing.get_context("spawn")
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "result.json")
@@ -159,7 +166,7 @@ def memory(args: argparse.Namespace) -> None:
     at once and the peak is the memory actually in use."""
     world = 2
     mib = lambda n: n / 2**20  # noqa: E731
-    results = []
+    results: list[dict[str, Any]] = []
     for allocator, env in (("glibc default", None), ("mmap threshold 128 KiB", "131072")):
         if env is None:
             os.environ.pop("MALLOC_MMAP_THRESHOLD_", None)
@@ -232,8 +239,9 @@ def rank_main(rank: int, world: int, init_file: str, args: argparse.Namespace, o
     dist.destroy_process_group()
 
 
-def run(world: int, args: argparse.Namespace) -> dict:
-    return spawn(rank_main, world, args)
+def run(world: int, args: argparse.Namespace) -> dict[str, Any]:
+    row: dict[str, Any] = spawn(rank_main, world, args)
+    return row
 
 
 def main() -> None:

@@ -53,6 +53,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -60,6 +61,9 @@ from _env import cpu_name, git_commit, write_results
 
 import parewire
 from parewire import reference
+
+if TYPE_CHECKING:
+    from parewire.functional import Sampler
 
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -95,7 +99,7 @@ AUTHOR_LAYERS = [
 ]
 
 
-def machine() -> dict:
+def machine() -> dict[str, Any]:
     return {
         "cpu": cpu_name(),
         "logical_cpus": os.cpu_count(),
@@ -109,14 +113,14 @@ def machine() -> dict:
     }
 
 
-def timeit(fn, setup, budget: float, max_reps: int, clock=time.process_time) -> list:
+def timeit(fn, setup, budget: float, max_reps: int, clock=time.process_time) -> list[float]:
     """Times fn(setup()) repeatedly (setup untimed) until budget seconds or max_reps.
 
     The default clock is the process's CPU time: on a shared machine it does
     not count the time other processes hold the cores, so one-thread numbers
     stay comparable.  Several threads need the wall clock (clock=perf_counter).
     """
-    times = []
+    times: list[float] = []
     start = time.perf_counter()
     while len(times) < max_reps:
         arg = setup()
@@ -140,15 +144,15 @@ def has_threads() -> bool:
     return "threads" in inspect.signature(parewire.pa_rewire_).parameters
 
 
-def rewire(w, sampler: str, threads: int = 1):
-    kw = {"threads": threads} if has_threads() else {}
+def rewire(w, sampler: Sampler, threads: int = 1):
+    kw: dict[str, Any] = {"threads": threads} if has_threads() else {}
     parewire.pa_rewire_(w, seed=1, sampler=sampler, **kw)
 
 
 # ---------------------------------------------------------------- references
 
 
-def reference_time(w2: np.ndarray, max_rows: int) -> tuple:
+def reference_time(w2: np.ndarray, max_rows: int) -> tuple[float, bool]:
     """Seconds for reference PA rewiring of the 2-D float32 w2; extrapolated per row when long."""
     rows, cols = w2.shape
     if (rows - 1) + (cols - 1) <= 2 * max_rows or rows < 2 or cols < 2:
@@ -165,7 +169,7 @@ def reference_time(w2: np.ndarray, max_rows: int) -> tuple:
     return total, True
 
 
-def sort_floor(w2: np.ndarray, budget: float) -> list:
+def sort_floor(w2: np.ndarray, budget: float) -> list[float]:
     return timeit(lambda a: (np.sort(a, axis=1), np.sort(a, axis=0)), lambda: w2, budget, 5)
 
 
@@ -190,19 +194,22 @@ class KernelFloor:
             return
         self.exe = exe
 
-    def ns_per_param(self, rows: int, cols: int, reps: int) -> dict | None:
+    def ns_per_param(self, rows: int, cols: int, reps: int) -> dict[str, Any] | None:
         if self.exe is None:
             return None
         out = subprocess.run(
             [str(self.exe), str(rows), str(cols), str(reps), "--json"], capture_output=True, text=True, timeout=1800
         )
-        return json.loads(out.stdout) if out.returncode == 0 else None
+        if out.returncode != 0:
+            return None
+        floor: dict[str, Any] = json.loads(out.stdout)
+        return floor
 
 
 # ---------------------------------------------------------------- memory
 
 
-def _status_kb(key: str):
+def _status_kb(key: str) -> int | None:
     with open("/proc/self/status") as f:
         for line in f:
             if line.startswith(key):
@@ -252,7 +259,7 @@ def memory_in_subprocess(shape, sampler):
 # ---------------------------------------------------------------- tables
 
 
-def bench_shape(label, shape, args, floor: KernelFloor) -> dict:
+def bench_shape(label, shape, args, floor: KernelFloor) -> dict[str, Any]:
     w = layer(shape)
     n = w.numel()
     w2 = w.reshape(shape[0], -1).numpy()
@@ -270,7 +277,7 @@ def bench_shape(label, shape, args, floor: KernelFloor) -> dict:
     return row
 
 
-def fmt_shape(r: dict) -> str:
+def fmt_shape(r: dict[str, Any]) -> str:
     n = r["params"]
     ns = lambda s: s / n * 1e9  # noqa: E731
     ch, srt = r["choice"]["min_s"], r["sort"]["min_s"]
@@ -296,7 +303,7 @@ SHAPE_HEADER = (
 )
 
 
-def bench_threads(label, shape, args) -> dict:
+def bench_threads(label, shape, args) -> dict[str, Any]:
     w = layer(shape)
     row = {"label": label, "shape": list(shape), "params": w.numel()}
     for sampler in ("fast", "numpy"):
@@ -305,7 +312,7 @@ def bench_threads(label, shape, args) -> dict:
             x = w.clone()
             rewire(x, sampler, t)
             outs[t] = x
-        times = {1: [], 2: []}
+        times: dict[int, list[float]] = {1: [], 2: []}
         for _ in range(args.thread_reps):  # interleaved, so both see the same machine
             for t in (1, 2):
                 times[t] += timeit(lambda x, s=sampler, n=t: rewire(x, s, n), w.clone, 0.0, 1, clock=time.perf_counter)
@@ -317,7 +324,7 @@ def bench_threads(label, shape, args) -> dict:
     return row
 
 
-def fmt_threads(r: dict) -> str:
+def fmt_threads(r: dict[str, Any]) -> str:
     n = r["params"]
     cells = []
     for s in ("fast", "numpy"):
@@ -333,7 +340,7 @@ THREADS_HEADER = (
 )
 
 
-def bench_model(name: str, args) -> list:
+def bench_model(name: str, args) -> list[dict[str, Any]]:
     """Two rows: the per-layer kernels (pa_rewire_ on every weight) and the
     whole rewire_model call (which adds its own bookkeeping: selection,
     seeds, the before/after report, the all-or-nothing restore copy)."""
@@ -347,7 +354,7 @@ def bench_model(name: str, args) -> list:
         if isinstance(m, (torch.nn.Linear, torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d))
     ]
     n = sum(p.numel() for p in weights)
-    one = {"workers": 1} if "workers" in inspect.signature(parewire.rewire_model).parameters else {}
+    one: dict[str, Any] = {"workers": 1} if "workers" in inspect.signature(parewire.rewire_model).parameters else {}
     layers = {"label": f"{name}, every layer (pa_rewire_)", "params": n}
     whole = {"label": f"{name}, rewire_model", "params": n}
 
@@ -368,7 +375,7 @@ def bench_model(name: str, args) -> list:
     return [layers, whole]
 
 
-def fmt_model(r: dict) -> str:
+def fmt_model(r: dict[str, Any]) -> str:
     n = r["params"]
     return f"| {r['label']} | {n / 1e6:.1f} M | {r['fast'] / n * 1e9:.1f} | {r['numpy'] / n * 1e9:.1f} |"
 
@@ -380,12 +387,14 @@ def load_authors(path: str):
     if not pathlib.Path(path).is_file():
         raise SystemExit(f"bench_speed.py: --authors {path}: no such file")
     spec = importlib.util.spec_from_file_location("weight_rewiring", path)
+    if spec is None or spec.loader is None:
+        raise SystemExit(f"bench_speed.py: --authors {path}: not a Python file")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
 
 
-def bench_authors(mod, args) -> list:
+def bench_authors(mod, args) -> list[dict[str, Any]]:
     rows = []
     for label, shape in AUTHOR_LAYERS:
         w = layer(shape)
@@ -406,7 +415,7 @@ def bench_authors(mod, args) -> list:
     return rows
 
 
-def fmt_authors(r: dict) -> str:
+def fmt_authors(r: dict[str, Any]) -> str:
     a = r["authors_s"]
     return (
         f"| {r['label']} | {a:.2f} | {r['numpy_s'] * 1e3:.1f} | {r['fast_s'] * 1e3:.1f} | "

@@ -15,6 +15,7 @@ import sys
 import time
 import traceback
 from collections import OrderedDict
+from typing import Any, Callable
 
 import torch
 import torch.distributed as dist
@@ -26,7 +27,7 @@ from parewire.distributed import DistributedRewireError
 #: The process group's own timeout: what bounds a torch collective that a rank never reaches.
 PG_TIMEOUT = 60
 SENTINEL = 12345.0
-CASES = {}
+CASES: dict[str, Callable[[int, int], Any]] = {}
 
 
 def case(fn):
@@ -454,7 +455,7 @@ def differ_order(rank, world):
 
 
 #: (what differs, rank 0's keywords, the other ranks' keywords)
-DIFFERENT_CALLS = [
+DIFFERENT_CALLS: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
     ("seed", dict(seed=11), dict(seed=14)),
     ("seed", dict(seed=11), dict()),
     ("init", dict(seed=1, init="orthogonal"), dict(seed=1, init="kaiming_uniform")),
@@ -628,7 +629,7 @@ def docs_examples(rank, world):
     page = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "docs", "distributed.md")
     with open(page) as f:
         blocks = re.findall(r"^```python\n(.*?)^```$", f.read(), re.S | re.M)
-    namespace = {}
+    namespace: dict[str, Any] = {}
     for block in blocks:
         exec(compile(block, page, "exec"), namespace)
     return {"blocks": len(blocks), "rewired": len(namespace["report"].rewired)}

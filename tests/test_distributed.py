@@ -9,6 +9,7 @@ file pays for torch's import in spawned processes three times, not once per test
 import multiprocessing
 import os
 import time
+from typing import Any, Callable
 
 import dist_worker
 import pytest
@@ -141,7 +142,7 @@ def test_plan_is_balanced_and_deterministic():
 
 # -- layouts: bit-identical to one process ---------------------------------------------------
 
-LAYOUTS = [
+LAYOUTS: list[tuple[int, str, Callable[[], Any], dict[str, Any]]] = [
     (2, "replicated", dist_worker.build_model, {}),
     (3, "replicated", dist_worker.build_model, {}),
     (2, "replicated_bf16", lambda: dist_worker.build_model(torch.bfloat16), {}),
@@ -359,7 +360,7 @@ def test_bad_timeouts_are_refused():
     with pytest.raises(ValueError, match="rewire_model: timeout must be positive"):
         parewire.rewire_model(model, timeout=0)
     with pytest.raises(TypeError, match="rewire_model: timeout must be a number of seconds"):
-        parewire.rewire_model(model, timeout="10")
+        parewire.rewire_model(model, timeout="10")  # type: ignore[arg-type]
 
 
 def test_a_silent_rank_is_named_after_the_timeout(batches):
