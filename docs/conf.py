@@ -8,10 +8,7 @@ napoleon, Google style as in ``torch.nn.init``); the benchmark pages are generat
 
 from __future__ import annotations
 
-import importlib
-import json
 import pathlib
-import re
 import sys
 from typing import Any
 
@@ -56,79 +53,19 @@ def _write(path: pathlib.Path, text: str) -> None:
         path.write_text(text)
 
 
-def _speed_page(results: pathlib.Path) -> str:
-    """benchmarks/results/speed.json as a page, in bench_speed.py's own table format."""
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        bench = importlib.import_module("bench_speed")
-    finally:
-        sys.path.pop(0)
-    data: dict[str, Any] = json.loads(results.read_text())
-    m = data["machine"]
-    rows = [bench.fmt_row(r) for r in data["shapes"]] + [""] + [bench.fmt_row(r) for r in data["models"]]
-    workers = []
-    for r in data["models"]:
-        for s in ("fast", "numpy"):
-            w1, w2 = r[s].get("workers1_wall_min_s"), r[s].get("workers2_wall_min_s")
-            if w1 and w2:
-                workers.append(f"| {r['label']} | {s} | {w1:.2f} | {w2:.2f} | {w1 / w2:.2f}x |")
-    lines = [
-        "# Speed",
-        "",
-        (
-            f"Command: `{data['command']}` (one thread, float32, process CPU time, minimum of repeats); "
-            f"{m['cpu']}, {m['logical_cpus']} logical CPUs, Python {m['python']}, numpy {m['numpy']}, "
-            f"torch {m['torch']}, parewire {m['parewire']}.  Generated from `benchmarks/results/speed.json`; "
-            "the columns are explained at the top of `benchmarks/bench_speed.py`."
-        ),
-        "",
-        "```text",
-        bench.HEADER,
-        *rows,
-        "```",
-    ]
-    if workers:
-        lines += [
-            "",
-            "Whole-model wall time with `rewire_model(workers=1)` and `workers=2` (seconds, same run):",
-            "",
-            "| model | sampler | 1 worker | 2 workers | speed-up |",
-            "|---|---|---:|---:|---:|",
-            *workers,
-        ]
-    return "\n".join(lines) + "\n"
-
-
 def _generate_results() -> None:
-    """One page per benchmarks/results/*.md (included, not copied), and speed.json rendered."""
+    """One page per benchmarks/results/*.md, included (not copied); a page whose results do not open
+    with a heading gets one from its file name, so that the toctree can link it."""
     out = GENERATED / "results"
     wanted = set()
     for md in sorted(RESULTS.glob("*.md")):
         rel = pathlib.Path("..", "..", "..", "benchmarks", "results", md.name).as_posix()
-        _write(out / md.name, f"```{{include}} {rel}\n```\n")
+        title = "" if md.read_text().startswith("# ") else f"# {md.stem.replace('_', ' ').capitalize()}\n\n"
+        _write(out / md.name, f"{title}```{{include}} {rel}\n```\n")
         wanted.add(md.name)
-    speed = RESULTS / "speed.json"
-    if speed.exists() and not (RESULTS / "speed.md").exists():
-        _write(out / "speed.md", _speed_page(speed))
-        wanted.add("speed.md")
     for stale in out.glob("*.md"):
         if stale.name not in wanted:
             stale.unlink()
 
 
 _generate_results()
-
-
-# -- pages that arrive from other branches -----------------------------------------------------
-# docs/distributed.md is written on the distributed branch.  Until it is merged, the toctree entry
-# and the links to it are dropped here so the site still builds with warnings as errors; once the
-# page exists this does nothing.
-def _without_missing_pages(app: Any, docname: str, source: list[str]) -> None:
-    if (DOCS / "distributed.md").exists():
-        return
-    text = source[0].replace("\ndistributed\n", "\n")
-    source[0] = re.sub(r"\[([^\]]*)\]\(distributed\.md(#[^)]*)?\)", r"\1", text)
-
-
-def setup(app: Any) -> None:
-    app.connect("source-read", _without_missing_pages)
