@@ -34,17 +34,20 @@ import platform
 import sys
 import tempfile
 import time
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 import torch.distributed as dist
+from _env import cpu_name
 from torch import nn
 
-from _env import cpu_name
+if TYPE_CHECKING:
+    from torch.distributed.tensor import DTensor
 
 RESULTS = pathlib.Path(__file__).resolve().parent / "results"
 
 
-def llama_stack(hidden: int, intermediate: int, layers: int, materialise: bool = True) -> nn.Module:
+def llama_stack(hidden: int, intermediate: int, layers: int, materialise: bool = True) -> nn.Sequential:
     blocks = []
     with torch.device("meta"):
         for _ in range(layers):
@@ -70,7 +73,9 @@ def _status_kib(field: str) -> int:
     raise RuntimeError(f"no {field} in /proc/self/status")
 
 
-def memory_main(rank: int, world: int, init_file: str, config: dict, args: argparse.Namespace, out: str) -> None:
+def memory_main(
+    rank: int, world: int, init_file: str, config: dict[str, Any], args: argparse.Namespace, out: str
+) -> None:
     """One layout, one run: peak RSS above the level before the call, and what explains it."""
     torch.set_num_threads(1)
     import parewire
@@ -90,7 +95,7 @@ def memory_main(rank: int, world: int, init_file: str, config: dict, args: argpa
         with torch.no_grad():
             g = torch.Generator().manual_seed(rank)
             for p in model.parameters():
-                p.to_local().normal_(0.0, 0.02, generator=g)
+                cast("DTensor", p).to_local().normal_(0.0, 0.02, generator=g)  # fully_shard made it one
     else:
         model = llama_stack(args.hidden, args.intermediate, args.layers)
     params = list(model.parameters())
@@ -105,17 +110,24 @@ def memory_main(rank: int, world: int, init_file: str, config: dict, args: argpa
     with open("/proc/self/clear_refs", "w") as f:  # VmHWM := VmRSS
         f.write("5")
     before = _status_kib("VmRSS")
-    parewire.rewire_model(model, seed=0, sampler="fast", group=True, workers=config["workers"],
-                          init=config["init"], restore=config["restore"])
+    parewire.rewire_model(
+        model,
+        seed=0,
+        sampler="fast",
+        group=True,
+        workers=config["workers"],
+        init=config["init"],
+        restore=config["restore"],
+    )
     row["extra"] = (_status_kib("VmHWM") - before) * 1024
-    rows: list = [None] * world
+    rows: list[Any] = [None] * world
     dist.all_gather_object(rows, row)
     if rank == 0:
         json.dump(rows, open(out, "w"))
     dist.destroy_process_group()
 
 
-MEMORY_CONFIGS = [
+MEMORY_CONFIGS: list[dict[str, Any]] = [
     {"layout": "replicated", "init": None, "restore": "auto", "workers": 1},
     {"layout": "replicated", "init": None, "restore": "auto", "workers": 2},
     {"layout": "replicated", "init": None, "restore": "disk", "workers": 1},
@@ -128,12 +140,14 @@ MEMORY_CONFIGS = [
 ]
 
 
-def spawn(target, world: int, *extra) -> dict:
+def spawn(target, world: int, *extra) -> Any:
+    """What rank 0 wrote to the result file (JSON)."""
     ctx = multiprocessing.get_context("spawn")
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "result.json")
-        procs = [ctx.Process(target=target, args=(r, world, os.path.join(tmp, "init"), *extra, out))
-                 for r in range(world)]
+        procs = [
+            ctx.Process(target=target, args=(r, world, os.path.join(tmp, "init"), *extra, out)) for r in range(world)
+        ]
         for p in procs:
             p.start()
         for p in procs:
@@ -152,7 +166,7 @@ def memory(args: argparse.Namespace) -> None:
     at once and the peak is the memory actually in use."""
     world = 2
     mib = lambda n: n / 2**20  # noqa: E731
-    results = []
+    results: list[dict[str, Any]] = []
     for allocator, env in (("glibc default", None), ("mmap threshold 128 KiB", "131072")):
         if env is None:
             os.environ.pop("MALLOC_MMAP_THRESHOLD_", None)
@@ -165,37 +179,47 @@ def memory(args: argparse.Namespace) -> None:
     os.environ.pop("MALLOC_MMAP_THRESHOLD_", None)
     n = results[0]["ranks"][0]
     lines = [
-        f"# rewire_model(group=...) peak memory per rank — {args.layers} LLaMA-shaped blocks, hidden {args.hidden}, "
-        f"intermediate {args.intermediate}, bfloat16, {world} gloo ranks, sampler=fast",
+        (
+            f"# rewire_model(group=...) peak memory per rank — {args.layers} LLaMA-shaped blocks, "
+            f"hidden {args.hidden}, intermediate {args.intermediate}, bfloat16, {world} gloo ranks, sampler=fast"
+        ),
         "",
         f"Machine: {cpu_name()}; Python {platform.python_version()}, torch {torch.__version__}.",
         f"Command: `{' '.join(['python benchmarks/bench_distributed.py', *sys.argv[1:]])}`",
         "",
-        "*extra*: peak resident memory during the call above what the rank held just before it (VmHWM reset "
-        "through /proc/self/clear_refs). *local*: the rank's own part of the parameters (all of them when "
-        "replicated, its shards under FSDP2); *share*: the full parameters it owns (rewires); *copies*: the "
-        "restore copies in memory (*local* for restore memory / auto, 0 for disk / none); *largest*: the "
-        f"largest parameter ({mib(n['largest']):.1f} MiB). The last column is what *extra* holds beyond the larger "
-        "of *share* and *copies*, in units of the largest parameter. *mmap threshold*: MALLOC_MMAP_THRESHOLD_=131072 (freed tensors go back to "
-        "the system at once: the memory in use); *glibc default*: what a process gets unless told otherwise.",
+        (
+            "*extra*: peak resident memory during the call above what the rank held just before it (VmHWM reset "
+            "through /proc/self/clear_refs). *local*: the rank's own part of the parameters (all of them when "
+            "replicated, its shards under FSDP2); *share*: the full parameters it owns (rewires); *copies*: the "
+            "restore copies in memory (*local* for restore memory / auto, 0 for disk / none); *largest*: the "
+            f"largest parameter ({mib(n['largest']):.1f} MiB). The last column is what *extra* holds beyond the "
+            "larger of *share* and *copies*, in units of the largest parameter. *mmap threshold*: "
+            "MALLOC_MMAP_THRESHOLD_=131072 (freed tensors go back to the system at once: the memory in use); "
+            "*glibc default*: what a process gets unless told otherwise."
+        ),
         "",
-        "| allocator | layout | init | restore | workers | rank | local | share | extra (MiB) "
-        "| (extra - max(share, copies)) / largest |",
+        (
+            "| allocator | layout | init | restore | workers | rank | local | share | extra (MiB) "
+            "| (extra - max(share, copies)) / largest |"
+        ),
         "|---|---|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for res in results:
         for r, row in enumerate(res["ranks"]):
             copies = row["local"] if res["restore"] in ("auto", "memory") else 0
             left = (row["extra"] - max(row["share"], copies)) / row["largest"]
-            lines.append(f"| {res['allocator']} | {res['layout']} | {res['init'] or '-'} | {res['restore']} | "
-                         f"{res['workers']} | {r} | {mib(row['local']):.0f} | {mib(row['share']):.0f} | "
-                         f"{mib(row['extra']):.0f} | {left:.1f} |")
+            lines.append(
+                f"| {res['allocator']} | {res['layout']} | {res['init'] or '-'} | {res['restore']} | "
+                f"{res['workers']} | {r} | {mib(row['local']):.0f} | {mib(row['share']):.0f} | "
+                f"{mib(row['extra']):.0f} | {left:.1f} |"
+            )
     text = "\n".join(lines)
     print(text)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "distributed_memory.md").write_text(text + "\n")
-    (RESULTS / "distributed_memory.json").write_text(json.dumps({"args": vars(args), "results": results,
-                                                                 "torch": torch.__version__}, indent=2) + "\n")
+    (RESULTS / "distributed_memory.json").write_text(
+        json.dumps({"args": vars(args), "results": results, "torch": torch.__version__}, indent=2) + "\n"
+    )
 
 
 def rank_main(rank: int, world: int, init_file: str, args: argparse.Namespace, out: str) -> None:
@@ -215,8 +239,9 @@ def rank_main(rank: int, world: int, init_file: str, args: argparse.Namespace, o
     dist.destroy_process_group()
 
 
-def run(world: int, args: argparse.Namespace) -> dict:
-    return spawn(rank_main, world, args)
+def run(world: int, args: argparse.Namespace) -> dict[str, Any]:
+    row: dict[str, Any] = spawn(rank_main, world, args)
+    return row
 
 
 def main() -> None:
@@ -242,33 +267,52 @@ def main() -> None:
     cost = rows[0]["seconds"] / n * rows[0]["ranks"]  # seconds per parameter on one rank
     cpu = cpu_name()
     lines = [
-        f"# rewire_model(group=...) scaling — {args.layers} LLaMA-shaped blocks, hidden {args.hidden}, "
-        f"intermediate {args.intermediate}, bfloat16, {n:,} parameters, sampler={args.sampler}",
+        (
+            f"# rewire_model(group=...) scaling — {args.layers} LLaMA-shaped blocks, hidden {args.hidden}, "
+            f"intermediate {args.intermediate}, bfloat16, {n:,} parameters, sampler={args.sampler}"
+        ),
         "",
-        f"Machine: {cpu}, {os.cpu_count()} cores; Python {platform.python_version()}, torch {torch.__version__}, gloo, "
-        "one thread per rank.",
+        (
+            f"Machine: {cpu}, {os.cpu_count()} cores; Python {platform.python_version()}, "
+            f"torch {torch.__version__}, gloo, one thread per rank."
+        ),
         f"Command: `{' '.join(['python benchmarks/bench_distributed.py', *sys.argv[1:]])}`",
         "",
         "| ranks | wall time (s) | speed-up | ns / parameter |",
         "|---:|---:|---:|---:|",
     ]
     for r in rows:
-        lines.append(f"| {r['ranks']} | {r['seconds']:.2f} | {base / r['seconds']:.2f}x | {r['seconds'] / n * 1e9:.1f} |")
-    lines += ["", f"Estimate from the single-rank cost ({cost * 1e9:.1f} ns/parameter on one core), assuming a "
-              "perfect split, one CPU core per rank doing the rewiring, and communication that is small next to it "
-              "(a bf16 broadcast of the whole model at >= 10 GB/s adds ~1.4 s per 7B):", "",
-              "| model | parameters | 8 ranks | 64 ranks |", "|---|---:|---:|---:|"]
+        lines.append(
+            f"| {r['ranks']} | {r['seconds']:.2f} | {base / r['seconds']:.2f}x | {r['seconds'] / n * 1e9:.1f} |"
+        )
+    lines += [
+        "",
+        (
+            f"Estimate from the single-rank cost ({cost * 1e9:.1f} ns/parameter on one core), assuming a "
+            "perfect split, one CPU core per rank doing the rewiring, and communication that is small next to it "
+            "(a bf16 broadcast of the whole model at >= 10 GB/s adds ~1.4 s per 7B):"
+        ),
+        "",
+        "| model | parameters | 8 ranks | 64 ranks |",
+        "|---|---:|---:|---:|",
+    ]
     for name, params, largest in (("7B (LLaMA-2)", 6.74e9, 11008 * 4096), ("70B (LLaMA-2)", 68.98e9, 28672 * 8192)):
         est = [max(params / w, largest) * cost for w in (8, 64)]
         lines.append(f"| {name} | {params / 1e9:.1f} B | {est[0] / 60:.1f} min | {est[1] / 60:.1f} min |")
-    lines += ["", "A rank can never finish before its largest parameter, so the 64-rank figure is bounded below by "
-              "one layer's cost. Ranks sharing this 2-core machine beyond 2 cannot speed it up further."]
+    lines += [
+        "",
+        (
+            "A rank can never finish before its largest parameter, so the 64-rank figure is bounded below by "
+            "one layer's cost. Ranks sharing this 2-core machine beyond 2 cannot speed it up further."
+        ),
+    ]
     text = "\n".join(lines)
     print(text)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "distributed.md").write_text(text + "\n")
-    (RESULTS / "distributed.json").write_text(json.dumps({"args": vars(args), "rows": rows, "cpu": cpu,
-                                                          "torch": torch.__version__}, indent=2) + "\n")
+    (RESULTS / "distributed.json").write_text(
+        json.dumps({"args": vars(args), "rows": rows, "cpu": cpu, "torch": torch.__version__}, indent=2) + "\n"
+    )
 
 
 if __name__ == "__main__":

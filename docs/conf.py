@@ -54,12 +54,12 @@ def _write(path: pathlib.Path, text: str) -> None:
 
 
 def _generate_results() -> None:
-    """One page per benchmarks/results/*.md (included, not copied)."""
+    """One page per benchmarks/results/*.md, included (not copied); a page whose results do not open
+    with a heading gets one from its file name, so that the toctree can link it."""
     out = GENERATED / "results"
     wanted = set()
     for md in sorted(RESULTS.glob("*.md")):
         rel = pathlib.Path("..", "..", "..", "benchmarks", "results", md.name).as_posix()
-        # a results file that does not open with a heading gets one from its name
         title = "" if md.read_text().startswith("# ") else f"# {md.stem.replace('_', ' ').capitalize()}\n\n"
         _write(out / md.name, f"{title}```{{include}} {rel}\n```\n")
         wanted.add(md.name)

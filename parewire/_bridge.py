@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from typing import Any, Iterator, Optional, Tuple
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -23,13 +24,13 @@ TORCH_DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
 NUMPY_DTYPES = (np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.float16))
 
 
-def _subject(fn: str, arg: Optional[str]) -> str:
+def _subject(fn: str, arg: str | None) -> str:
     """How messages name the value: ``"pa_rewire_: tensor"``, or ``fn`` alone
     when it already names it (``"rewire_model: parameter '0.weight'"``)."""
     return f"{fn}: {arg}" if arg else fn
 
 
-def _class_names(w: Any) -> Tuple[str, ...]:
+def _class_names(w: Any) -> tuple[str, ...]:
     return tuple(c.__name__ for c in type(w).__mro__)
 
 
@@ -46,49 +47,60 @@ def _in_func_transform(w: torch.Tensor) -> bool:
     return bool(wrapped is not None and wrapped(w))
 
 
-def _check_torch(w: torch.Tensor, fn: str, arg: Optional[str], accept_dtensor: bool) -> None:
+def _check_torch(w: torch.Tensor, fn: str, arg: str | None, accept_dtensor: bool) -> None:
     what = _subject(fn, arg)
     # Kinds whose attributes (shape, layout, data) raise torch internals are named first.
-    if isinstance(w, nn.parameter.UninitializedTensorMixin):
-        raise ValueError(f"{what} is an uninitialised (lazy) parameter and has no values yet; "
-                         "run a forward pass (or materialize()) first")
+    if isinstance(w, (nn.parameter.UninitializedParameter, nn.parameter.UninitializedBuffer)):
+        raise ValueError(
+            f"{what} is an uninitialised (lazy) parameter and has no values yet; "
+            "run a forward pass (or materialize()) first"
+        )
     if w.is_nested:
         raise TypeError(f"{what} is a nested tensor; rewire its tensors one by one (tensor.unbind())")
     if _in_func_transform(w):
-        raise TypeError(f"{what} is a tensor inside a torch.func transform (vmap, grad, ...), which has no "
-                        "memory of its own; call parewire outside the transform")
+        raise TypeError(
+            f"{what} is a tensor inside a torch.func transform (vmap, grad, ...), which has no "
+            "memory of its own; call parewire outside the transform"
+        )
     names = _class_names(w)
     if "FakeTensor" in names:
         raise TypeError(f"{what} is a FakeTensor and has no values; rewire the real tensor, outside FakeTensorMode")
     if "DTensor" in names:
         if not accept_dtensor:
-            raise TypeError(f"{what} is a DTensor (its values are spread over ranks); "
-                            "use rewire_model(..., group=...) to rewire a sharded model")
+            raise TypeError(
+                f"{what} is a DTensor (its values are spread over ranks); "
+                "use rewire_model(..., group=...) to rewire a sharded model"
+            )
     elif _dispatches_itself(w):
-        raise TypeError(f"{what} is a {type(w).__name__}, a tensor subclass that dispatches its own "
-                        "operations (__torch_dispatch__), so its values need not be in its own memory; "
-                        "pass the plain tensor that holds them")
+        raise TypeError(
+            f"{what} is a {type(w).__name__}, a tensor subclass that dispatches its own "
+            "operations (__torch_dispatch__), so its values need not be in its own memory; "
+            "pass the plain tensor that holds them"
+        )
     if w.layout != torch.strided:
-        raise TypeError(f"{what} must be a dense (strided) tensor, got layout {w.layout}; "
-                        "rewire tensor.to_dense() and convert the result back")
+        raise TypeError(
+            f"{what} must be a dense (strided) tensor, got layout {w.layout}; "
+            "rewire tensor.to_dense() and convert the result back"
+        )
     if w.dtype not in TORCH_DTYPES:
         raise TypeError(f"{what} must be a floating tensor (float32, float64, float16 or bfloat16), got {w.dtype}")
     if w.is_meta:
         raise ValueError(f"{what} is a meta tensor and has no values; materialise it first (to_empty + init)")
 
 
-def _check_numpy(w: np.ndarray, fn: str, arg: Optional[str]) -> None:
+def _check_numpy(w: np.ndarray, fn: str, arg: str | None) -> None:
     if w.dtype not in NUMPY_DTYPES:
-        raise TypeError(f"{_subject(fn, arg)} must be a float16, float32 or float64 array in native byte order, "
-                        f"got {w.dtype}")
+        raise TypeError(
+            f"{_subject(fn, arg)} must be a float16, float32 or float64 array in native byte order, got {w.dtype}"
+        )
 
 
-def _check_ndim(w: Any, fn: str, arg: Optional[str]) -> None:
+def _check_ndim(w: Any, fn: str, arg: str | None) -> None:
     if w.ndim < 2:
         raise ValueError(f"{_subject(fn, arg)} must have 2 or more dimensions, got shape {tuple(w.shape)}")
 
 
-def check_weights(w: Any, fn: str, arg: Optional[str] = None, *, accept_dtensor: bool = True) -> None:
+def check_weights(w: Any, fn: str, arg: str | None = None, *, accept_dtensor: bool = True) -> None:
     """Raise TypeError / ValueError if the kernels cannot rewire ``w`` in place.
 
     Messages start with ``fn`` and, when given, the parameter's name ``arg``
@@ -100,14 +112,15 @@ def check_weights(w: Any, fn: str, arg: Optional[str] = None, *, accept_dtensor:
     elif isinstance(w, np.ndarray):
         _check_numpy(w, fn, arg)
         if not w.flags.writeable:
-            raise ValueError(f"{_subject(fn, arg)} is a read-only array; rewiring writes in place "
-                             "(pass a writeable copy)")
+            raise ValueError(
+                f"{_subject(fn, arg)} is a read-only array; rewiring writes in place (pass a writeable copy)"
+            )
     else:
         raise TypeError(f"{_subject(fn, arg)} must be a torch.Tensor or numpy.ndarray, got {type(w).__name__}")
     _check_ndim(w, fn, arg)
 
 
-def check_readable(w: Any, fn: str, arg: Optional[str] = None, *, accept_dtensor: bool = True) -> None:
+def check_readable(w: Any, fn: str, arg: str | None = None, *, accept_dtensor: bool = True) -> None:
     """Like :func:`check_weights` for functions that only read ``w``: read-only
     arrays and overlapping views are fine; other DLPack producers are passed on."""
     if isinstance(w, torch.Tensor):
@@ -120,7 +133,7 @@ def check_readable(w: Any, fn: str, arg: Optional[str] = None, *, accept_dtensor
 
 
 @contextlib.contextmanager
-def _public_errors(fn: Optional[str], arg: Optional[str]) -> Iterator[None]:
+def _public_errors(fn: str | None, arg: str | None) -> Iterator[None]:
     """Re-raises the binding's errors ("parewire._C.rewire: ...") as
     "<fn>: <arg>: ..." when ``fn`` is given; the binding's exception stays as
     the new one's ``__context__``.  Interrupts and other errors pass unchanged."""
@@ -130,7 +143,7 @@ def _public_errors(fn: Optional[str], arg: Optional[str]) -> Iterator[None]:
         msg = str(e)
         for name in ("parewire._C.rewire", "parewire._C.strength_stats"):
             if fn and msg.startswith(name + ":"):
-                raise type(e)(_subject(fn, arg) + msg[len(name):]) from None
+                raise type(e)(_subject(fn, arg) + msg[len(name) :]) from None
         raise
 
 
@@ -218,10 +231,10 @@ def rewire(
     passes: int,
     sampler: int,
     reseed: bool = True,
-    cancel: Optional[CancelToken] = None,
+    cancel: CancelToken | None = None,
     threads: int = 1,
-    fn: Optional[str] = None,
-    arg: Optional[str] = None,
+    fn: str | None = None,
+    arg: str | None = None,
 ) -> SeedWords:
     """Runs the rewiring kernel on ``w`` in place; returns the final stream state.
     ``cancel`` stops it within one row when set from another thread;
@@ -237,7 +250,7 @@ def rewire(
     return final
 
 
-def strength_stats(w: Any, sums: bool = False, fn: Optional[str] = None, arg: Optional[str] = None) -> Tuple[Any, ...]:
+def strength_stats(w: Any, sums: bool = False, fn: str | None = None, arg: str | None = None) -> tuple[Any, ...]:
     """(rows, cols, row_mean, row_var, col_mean, col_var), plus the row and
     column sums as float64 arrays when ``sums``.  Errors as in :func:`rewire`."""
     with _public_errors(fn, arg), host_view(w, write_back=False) as h:
@@ -249,10 +262,10 @@ def strength_stats(w: Any, sums: bool = False, fn: Optional[str] = None, arg: Op
             if not (isinstance(h, np.ndarray) and not h.flags.writeable):
                 raise
             capsule = _capsule(h.copy())
-        out = _C.strength_stats(capsule, sums)
-    if sums:
-        out = out[:6] + (np.frombuffer(out[6], dtype=np.float64), np.frombuffer(out[7], dtype=np.float64))
-    return out
+        if not sums:
+            return _C.strength_stats(capsule, False)
+        *stats, row_sums, col_sums = _C.strength_stats(capsule, True)
+    return (*stats, np.frombuffer(row_sums, dtype=np.float64), np.frombuffer(col_sums, dtype=np.float64))
 
 
 def numel(w: Any) -> int:

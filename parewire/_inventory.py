@@ -21,7 +21,7 @@ import fnmatch
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Union, cast
+from typing import TYPE_CHECKING, Any, Callable, Union, cast
 
 import numpy as np
 import torch
@@ -30,6 +30,11 @@ from torch import nn
 from . import _bridge
 from ._registry import rule_for
 from .report import ParameterRecord
+
+if TYPE_CHECKING:
+    from typing import TypeGuard
+
+    from torch.distributed.tensor import DTensor
 
 __all__ = ["Entry", "Inventory", "Layers", "Patterns", "build_inventory", "is_dtensor", "oriented", "unwrap"]
 
@@ -46,7 +51,7 @@ Patterns = Union[None, str, Sequence[str]]
 REWIRE, TIED, SKIPPED, NOT_CONSIDERED = "rewire", "tied", "skipped", "not considered"
 
 
-def is_dtensor(t: Any) -> bool:
+def is_dtensor(t: Any) -> TypeGuard[DTensor]:
     try:
         from torch.distributed.tensor import DTensor
     except ImportError:  # torch < 2.4 keeps it private
@@ -328,7 +333,7 @@ def _storage_of(t: torch.Tensor) -> tuple[tuple[Any, ...] | None, tuple[int, int
 
 
 def _local(t: torch.Tensor) -> torch.Tensor:
-    return t.to_local() if is_dtensor(t) else t  # type: ignore[attr-defined]  # DTensor's
+    return t.to_local() if is_dtensor(t) else t
 
 
 def _identify(entry: Entry) -> None:

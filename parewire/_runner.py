@@ -16,9 +16,10 @@ import shutil
 import signal
 import tempfile
 import threading
+from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Literal
 
 import torch
 
@@ -28,6 +29,8 @@ from .report import ParameterRecord
 __all__ = [
     "RESTORE_MODES",
     "Job",
+    "Restore",
+    "RestoreMode",
     "RunFailed",
     "choose_restore",
     "default_workers",
@@ -36,7 +39,11 @@ __all__ = [
     "run",
 ]
 
-RESTORE_MODES = ("auto", "memory", "disk", "none")
+#: What ``restore=`` accepts (checked at run time too: :func:`choose_restore`).
+RestoreMode = Literal["auto", "memory", "disk", "none"]
+#: What a run keeps: ``restore=`` with ``"auto"`` decided.
+Restore = Literal["memory", "disk", "none"]
+RESTORE_MODES: tuple[RestoreMode, ...] = ("auto", "memory", "disk", "none")
 
 Progress = Callable[[ParameterRecord, int, int], None]
 
@@ -53,7 +60,7 @@ class Job:
 class RunFailed(Exception):
     """Internal: carries the records that completed before ``error`` stopped the run."""
 
-    def __init__(self, error: BaseException, done: List[Optional[ParameterRecord]]) -> None:
+    def __init__(self, error: BaseException, done: list[ParameterRecord | None]) -> None:
         super().__init__(str(error))
         self.error = error
         self.done = done
@@ -70,7 +77,7 @@ class _Snapshots:
     def save(self, key: str, t: torch.Tensor) -> None:
         pass
 
-    def restore(self) -> List[str]:
+    def restore(self) -> list[str]:
         return []
 
     def close(self) -> None:
@@ -81,13 +88,13 @@ class _MemorySnapshots(_Snapshots):
     mode = "memory"
 
     def __init__(self) -> None:
-        self._saved: Dict[str, Tuple[torch.Tensor, torch.Tensor]] = {}
+        self._saved: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
 
     def save(self, key: str, t: torch.Tensor) -> None:
         own = t.detach()
         self._saved[key] = (own, own.to("cpu", copy=True))
 
-    def restore(self) -> List[str]:
+    def restore(self) -> list[str]:
         failed = []
         with torch.no_grad():
             for key, (own, values) in self._saved.items():
@@ -107,12 +114,12 @@ class _DiskSnapshots(_Snapshots):
 
     mode = "disk"
 
-    def __init__(self, folder: Optional[str]) -> None:
+    def __init__(self, folder: str | None) -> None:
         self._file = tempfile.TemporaryFile(prefix="parewire-restore-", dir=folder)
         self._fd = self._file.fileno()
         self._lock = threading.Lock()
         self._end = 0
-        self._saved: Dict[str, Tuple[torch.Tensor, int, int]] = {}
+        self._saved: dict[str, tuple[torch.Tensor, int, int]] = {}
 
     def _write(self, data: memoryview, offset: int) -> None:
         pwrite = getattr(os, "pwrite", None)
@@ -137,7 +144,7 @@ class _DiskSnapshots(_Snapshots):
                     chunk = os.read(self._fd, size - done)
             if not chunk:
                 raise OSError(f"parewire: restore file truncated at byte {offset + done}")
-            view[done:done + len(chunk)] = chunk
+            view[done : done + len(chunk)] = chunk
             done += len(chunk)
         return buf
 
@@ -147,10 +154,10 @@ class _DiskSnapshots(_Snapshots):
         nbytes = host.numel() * host.element_size()
         with self._lock:
             offset, self._end = self._end, self._end + nbytes
-        self._write(memoryview(host.view(torch.uint8).numpy()).cast("B"), offset)
+        self._write(host.view(torch.uint8).numpy().data.cast("B"), offset)
         self._saved[key] = (own, offset, nbytes)
 
-    def restore(self) -> List[str]:
+    def restore(self) -> list[str]:
         failed = []
         with torch.no_grad():
             for key, (own, offset, nbytes) in self._saved.items():
@@ -166,7 +173,7 @@ class _DiskSnapshots(_Snapshots):
         self._file.close()
 
 
-def make_snapshots(mode: str, folder: Optional[str] = None) -> _Snapshots:
+def make_snapshots(mode: Restore, folder: str | None = None) -> _Snapshots:
     if mode == "memory":
         return _MemorySnapshots()
     if mode == "disk":
@@ -190,7 +197,7 @@ def _parse_bytes(text: str) -> int:
     return int(value)
 
 
-def _available_memory() -> Optional[int]:
+def _available_memory() -> int | None:
     try:
         with open("/proc/meminfo", encoding="ascii") as f:
             for line in f:
@@ -204,7 +211,7 @@ def _available_memory() -> Optional[int]:
         return None
 
 
-def memory_budget() -> Optional[int]:
+def memory_budget() -> int | None:
     """Bytes that restore copies may take in memory: ``PAREWIRE_MEMORY_BUDGET``, or half
     the available memory (None when it cannot be found out)."""
     env = os.environ.get("PAREWIRE_MEMORY_BUDGET")
@@ -222,7 +229,7 @@ def _size(n: int) -> str:
     raise AssertionError
 
 
-def choose_restore(restore: str, nbytes: int, has_init: bool, folder: Optional[str], fn: str) -> str:
+def choose_restore(restore: RestoreMode, nbytes: int, has_init: bool, folder: str | None, fn: str) -> Restore:
     """The restore mode a run uses: ``restore`` itself, or what ``"auto"`` picks."""
     if restore not in RESTORE_MODES:
         raise ValueError(f"{fn}: restore must be one of {RESTORE_MODES}, got {restore!r}")
@@ -258,7 +265,7 @@ class _InterruptGuard:
 
     def __init__(self, cancel: CancelToken) -> None:
         self.cancel = cancel
-        self.raised: Optional[BaseException] = None
+        self.raised: BaseException | None = None
         self._previous: Any = None
         self._installed = False
 
@@ -276,7 +283,7 @@ class _InterruptGuard:
                     return
         self.cancel.set()
 
-    def __enter__(self) -> "_InterruptGuard":
+    def __enter__(self) -> _InterruptGuard:
         if threading.current_thread() is threading.main_thread():
             previous = signal.getsignal(signal.SIGINT)
             if callable(previous):
@@ -295,13 +302,14 @@ class _InterruptGuard:
 
 def default_workers(n: int) -> int:
     try:
-        cpus = len(os.sched_getaffinity(0))  # type: ignore[attr-defined]
+        # (not in os on macOS and Windows: the ignore is for a type check there, unused on Linux)
+        cpus = len(os.sched_getaffinity(0))  # type: ignore[attr-defined,unused-ignore]
     except (AttributeError, OSError):
         cpus = os.cpu_count() or 1
     return max(1, min(cpus, n))
 
 
-def _bar(progress: Union[bool, Progress, None], total: int) -> Tuple[Optional[Progress], Any]:
+def _bar(progress: bool | Progress | None, total: int) -> tuple[Progress | None, Any]:
     """(callback, tqdm bar to close) for ``progress``."""
     if callable(progress):
         return progress, None
@@ -321,9 +329,9 @@ def run(
     *,
     workers: int,
     snapshots: _Snapshots,
-    progress: Union[bool, Progress, None] = None,
-    capacity: Optional[int] = None,
-) -> List[ParameterRecord]:
+    progress: bool | Progress | None = None,
+    capacity: int | None = None,
+) -> list[ParameterRecord]:
     """``work(i, cancel, threads)`` for every job, on ``workers`` threads; records in job order.
 
     ``capacity`` (default ``workers``) is the number of threads the run may
@@ -337,16 +345,16 @@ def run(
     """
     cancel = CancelToken()
     total = len(jobs)
-    done: List[Optional[ParameterRecord]] = [None] * total
+    done: list[ParameterRecord | None] = [None] * total
     callback, bar = _bar(progress, total)
-    first: List[BaseException] = []
+    first: list[BaseException] = []
     count = 0
 
     budget = max(workers, capacity or 1)
     lock = threading.Lock()
     running = started = 0
 
-    def task(i: int) -> Optional[ParameterRecord]:
+    def task(i: int) -> ParameterRecord | None:
         nonlocal running, started
         if cancel.is_set():
             return None
@@ -362,7 +370,7 @@ def run(
             with lock:
                 running -= 1
 
-    def finished(i: int, record: Optional[ParameterRecord], error: Optional[BaseException]) -> None:
+    def finished(i: int, record: ParameterRecord | None, error: BaseException | None) -> None:
         nonlocal count
         if error is not None:
             if not first:
@@ -391,7 +399,7 @@ def run(
                 pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="parewire")
                 try:
                     order = sorted(range(total), key=lambda i: (-jobs[i].size, i))  # largest first
-                    futures: Dict[Future[Optional[ParameterRecord]], int] = {pool.submit(task, i): i for i in order}
+                    futures: dict[Future[ParameterRecord | None], int] = {pool.submit(task, i): i for i in order}
                     pending = set(futures)
                     while pending:
                         ready, pending = wait(pending, timeout=0.05, return_when=FIRST_COMPLETED)

@@ -43,20 +43,23 @@ import heapq
 import pickle
 import sys
 import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Protocol, cast
 
 import torch
 import torch.distributed as dist
 
 from ._bridge import CancelToken
 from ._inventory import NOT_CONSIDERED, is_dtensor
-from ._runner import Job, RunFailed, choose_restore, make_snapshots, run
+from ._runner import Job, Restore, RestoreMode, RunFailed, choose_restore, make_snapshots, run
 from ._runner import _InterruptGuard as InterruptGuard
 from ._step import name_error, rewire_entry
 from .seeding import derive_seed
 
 if TYPE_CHECKING:
+    from torch.distributed.tensor import DTensor
+
     from ._inventory import Entry
     from ._options import RewireOptions
     from .report import ParameterRecord, RewireReport
@@ -75,7 +78,7 @@ class DistributedRewireError(RuntimeError):
         self.ranks = list(ranks)
 
 
-def plan(numels: Sequence[int], world: int) -> List[int]:
+def plan(numels: Sequence[int], world: int) -> list[int]:
     """Owner rank of each parameter: largest first onto the least-loaded rank.
 
     Deterministic (ties go to the lower index and the lower rank), so every
@@ -92,7 +95,7 @@ def plan(numels: Sequence[int], world: int) -> List[int]:
     return owners
 
 
-def resolve_group(group: Any, fn: str = "rewire_model") -> Optional[Any]:
+def resolve_group(group: Any, fn: str = "rewire_model") -> Any | None:
     """``None``/``False``: no distribution; ``True``: the default group; else a ProcessGroup of this rank."""
     if group is None or group is False:
         return None
@@ -107,7 +110,7 @@ def resolve_group(group: Any, fn: str = "rewire_model") -> Optional[Any]:
     return group
 
 
-def _ranks(group: Any) -> List[int]:
+def _ranks(group: Any) -> list[int]:
     return list(dist.get_process_group_ranks(group))
 
 
@@ -136,8 +139,11 @@ def reshard_fsdp(model: Any, fn: str = "rewire_model") -> None:
             if not _fsdp_sharded(module):
                 stuck.append(name or type(module).__name__)
     if stuck:
-        hint = "call reset_iter_state() on the root module" if hasattr(module_type, "reset_iter_state") else \
-            "finish or reset the training step"
+        hint = (
+            "call reset_iter_state() on the root module"
+            if hasattr(module_type, "reset_iter_state")
+            else "finish or reset the training step"
+        )
         raise ValueError(
             f"{fn}: FSDP2 module(s) {stuck} still hold unsharded parameters after reshard() (a forward or backward "
             f"that raised leaves them so); values written now would be undone by the next forward. {hint}, "
@@ -157,18 +163,29 @@ def _fsdp_sharded(module: Any) -> bool:
 # -- agreements ------------------------------------------------------------------------------
 
 _OK = "ok"
-_calls: Dict[str, int] = {}  # calls made per group: every rank counts the same
+_calls: dict[str, int] = {}  # calls made per group: every rank counts the same
 
 
 #: (all well, message, ranks it names, every rank's payload when all is well)
-_Verdict = Tuple[bool, str, List[int], List[Any]]
+_Verdict = tuple[bool, str, list[int], list[Any]]
+
+
+class _Store(Protocol):
+    """The calls made on c10d's store.  torch's stubs give ``set`` and ``compare_set`` str values;
+    the binding takes bytes as well, and the values here are pickles."""
+
+    def set(self, key: str, value: bytes) -> None: ...
+    def get(self, key: str) -> bytes: ...
+    def add(self, key: str, value: int) -> int: ...
+    def check(self, keys: list[str]) -> bool: ...
+    def compare_set(self, key: str, expected_value: str, desired_value: bytes) -> bytes: ...
 
 
 @dataclass
 class _Status:
     """What one rank publishes at one step."""
 
-    error: Optional[str] = None  # "ExcType: message", or None
+    error: str | None = None  # "ExcType: message", or None
     payload: Any = None
 
 
@@ -193,13 +210,13 @@ class Call:
         key = str(getattr(group, "group_name", "") or ",".join(map(str, self.ranks)))
         _calls[key] = _calls.get(key, 0) + 1
         self.prefix = f"parewire/{key}/{_calls[key]}/"
-        self.store = dist.distributed_c10d._get_default_store()
+        self.store = cast(_Store, dist.distributed_c10d._get_default_store())
         default = getattr(self.store, "timeout", None)  # the process group's timeout
         self.timeout: float = default.total_seconds() if default is not None else 1800.0
         #: steps decided so far (passed or failed)
-        self.decided_steps: List[str] = []
+        self.decided_steps: list[str] = []
         #: Ctrl-C that arrived while this rank waited for a step the others had already passed
-        self.interrupt: Optional[BaseException] = None
+        self.interrupt: BaseException | None = None
 
     # -- the store protocol --
 
@@ -212,8 +229,8 @@ class Call:
 
     def _decide(self, step: str, verdict: _Verdict) -> _Verdict:
         """Write ``verdict`` unless one was written first; the one written wins on every rank."""
-        won = self.store.compare_set(self._key(step, "verdict"), "", pickle.dumps(verdict))
-        return pickle.loads(won)
+        won: _Verdict = pickle.loads(self.store.compare_set(self._key(step, "verdict"), "", pickle.dumps(verdict)))
+        return won
 
     def _judge(self, step: str) -> _Verdict:
         """The verdict once every rank has published: the payloads travel in it, so that the
@@ -224,7 +241,7 @@ class Call:
             return True, _OK, [], [s.payload for s in statuses]
         return False, "; ".join(f"rank {r}: {e}" for r, e in errors), [r for r, _ in errors], []
 
-    def _failure(self, message: str, ranks: List[int]) -> _Verdict:
+    def _failure(self, message: str, ranks: list[int]) -> _Verdict:
         return False, message, ranks, []
 
     def _await(self, step: str, guard: InterruptGuard) -> _Verdict:
@@ -234,7 +251,8 @@ class Call:
         verdict_key, count_key = self._key(step, "verdict"), self._key(step, "count")
         while True:
             if self.store.check([verdict_key]):
-                return pickle.loads(self.store.get(verdict_key))
+                written: _Verdict = pickle.loads(self.store.get(verdict_key))
+                return written
             if self.store.add(count_key, 0) >= self.world:
                 return self._decide(step, self._judge(step))
             if guard.raised is not None:
@@ -242,13 +260,18 @@ class Call:
                 return self._decide(step, self._failure(f"rank {me}: {_describe(guard.raised)}", [me]))
             if time.monotonic() > deadline:
                 silent = [self.ranks[r] for r in range(self.world) if not self.store.check([self._key(step, r)])]
-                return self._decide(step, self._failure(f"rank(s) {silent} did not reach this step within "
-                                                        f"{self.timeout:g} s (timeout=)", silent))
+                return self._decide(
+                    step,
+                    self._failure(
+                        f"rank(s) {silent} did not reach this step within {self.timeout:g} s (timeout=)", silent
+                    ),
+                )
             time.sleep(delay)
             delay = min(2 * delay, 0.05)
 
-    def agree(self, step: str, work: Callable[[], Any], share: Callable[[Any], Any] = lambda result: None,
-              when: str = "") -> Tuple[Any, List[Any]]:
+    def agree(
+        self, step: str, work: Callable[[], Any], share: Callable[[Any], Any] = lambda result: None, when: str = ""
+    ) -> tuple[Any, list[Any]]:
         """``work()`` here, then agree: returns (its result, every rank's ``share(result)``).
 
         If ``work`` raised on any rank, that rank decides the step at once
@@ -277,8 +300,9 @@ class Call:
                 with guard:
                     verdict = self._await(step, guard)
         except Exception as exc:  # the store is gone (the process that served it died?)
-            raise DistributedRewireError(f"{self.fn} lost the process group's store at step {step!r}{when}: "
-                                         f"{_describe(exc)}") from (local or exc)
+            raise DistributedRewireError(
+                f"{self.fn} lost the process group's store at step {step!r}{when}: {_describe(exc)}"
+            ) from (local or exc)
         if guard.raised is not None:
             self.interrupt = guard.raised
         ok, message, ranks, payloads = verdict
@@ -305,7 +329,7 @@ class Call:
 
 
 @contextlib.contextmanager
-def call(group: Any, fn: str = "rewire_model") -> Iterator[Optional[Call]]:
+def call(group: Any, fn: str = "rewire_model") -> Iterator[Call | None]:
     """A :class:`Call` for ``group`` (None without one); an exception this rank raises before
     the first agreement is published there, so the other ranks raise instead of waiting."""
     group = resolve_group(group, fn)
@@ -321,7 +345,7 @@ def call(group: Any, fn: str = "rewire_model") -> Iterator[Optional[Call]]:
         raise
 
 
-def set_timeout(current: Optional[Call], timeout: Any, fn: str) -> None:
+def set_timeout(current: Call | None, timeout: Any, fn: str) -> None:
     """Check ``timeout=`` (seconds or a ``datetime.timedelta``; None: the process group's) and give it
     to ``current``: how long each agreement waits, and each write-back broadcast."""
     if timeout is None:
@@ -348,8 +372,9 @@ def _layout(t: torch.Tensor) -> str:
     return f"DTensor {tuple(t.placements)} on mesh ({where})"
 
 
-def _fingerprint(entries: Sequence["Entry"], options: "RewireOptions", seeded: bool, base: int,
-                 restore: str) -> List[Tuple[str, str]]:
+def _fingerprint(
+    entries: Sequence[Entry], options: RewireOptions, seeded: bool, base: int, restore: RestoreMode
+) -> list[tuple[str, str]]:
     """(item, value) pairs that must be equal on every rank: options, then every selected parameter."""
     init = options.init
     if init is not None and not options.named:
@@ -371,28 +396,36 @@ def _fingerprint(entries: Sequence["Entry"], options: "RewireOptions", seeded: b
         if isinstance(t, torch.nn.parameter.UninitializedParameter):  # no shape, no layout yet
             items.append((f"parameter #{k}", f"{e.name!r} {what}"))
             continue
-        items.append((f"parameter #{k}", f"{e.name!r} {what}, shape {tuple(t.shape)}, "
-                                         f"{str(t.dtype).replace('torch.', '')}, out_dim {e.out_dim}, "
-                                         f"requires_grad={t.requires_grad}, {_layout(t)}"))
+        items.append(
+            (
+                f"parameter #{k}",
+                (
+                    f"{e.name!r} {what}, shape {tuple(t.shape)}, "
+                    f"{str(t.dtype).replace('torch.', '')}, out_dim {e.out_dim}, "
+                    f"requires_grad={t.requires_grad}, {_layout(t)}"
+                ),
+            )
+        )
     return items
 
 
-def _digest(items: List[Tuple[str, str]]) -> str:
+def _digest(items: list[tuple[str, str]]) -> str:
     return hashlib.sha256(repr(items).encode()).hexdigest()
 
 
-def _first_difference(prints: List[List[Tuple[str, str]]], ranks: List[int]) -> Tuple[str, List[int]]:
+def _first_difference(prints: list[list[tuple[str, str]]], ranks: list[int]) -> tuple[str, list[int]]:
     """Where the ranks' fingerprints first differ, and the ranks that differ from group rank 0."""
     n = max(len(p) for p in prints)
     for i in range(n):
         values = [p[i] if i < len(p) else ("end", "nothing (fewer parameters)") for p in prints]
         if any(v != values[0] for v in values):
-            by_value: Dict[Tuple[str, str], List[int]] = {}
+            by_value: dict[tuple[str, str], list[int]] = {}
             for r, v in zip(ranks, values):
                 by_value.setdefault(v, []).append(r)
             label = values[0][0] if values[0][0] != "end" else next(v[0] for v in values if v[0] != "end")
-            detail = "; ".join(f"rank{'s' if len(rs) > 1 else ''} {', '.join(map(str, rs))}: {v[1]}"
-                               for v, rs in by_value.items())
+            detail = "; ".join(
+                f"rank{'s' if len(rs) > 1 else ''} {', '.join(map(str, rs))}: {v[1]}" for v, rs in by_value.items()
+            )
             return f"the ranks disagree on {label}: {detail}", [r for r, v in zip(ranks, values) if v != values[0]]
     return "the ranks' calls differ", []  # pragma: no cover - equal fingerprints have equal digests
 
@@ -404,7 +437,7 @@ def _local(t: torch.Tensor) -> torch.Tensor:
     return t.to_local() if is_dtensor(t) else t
 
 
-def _check_local(entries: Sequence["Entry"], options: "RewireOptions", current: Call, fn: str) -> None:
+def _check_local(entries: Sequence[Entry], options: RewireOptions, current: Call, fn: str) -> None:
     """What this rank can find wrong alone, before anything moves."""
     members = set(current.ranks)
     for e in entries:
@@ -420,28 +453,38 @@ def _check_local(entries: Sequence["Entry"], options: "RewireOptions", current: 
         with torch.no_grad():
             for e in entries:
                 if not bool(torch.isfinite(_local(e.tensor).detach()).all()):
-                    raise ValueError(f"{fn}: parameter {e.name!r} holds NaN or Inf on rank {dist.get_rank()}; "
-                                     "rewiring needs finite weights")
+                    raise ValueError(
+                        f"{fn}: parameter {e.name!r} holds NaN or Inf on rank {dist.get_rank()}; "
+                        "rewiring needs finite weights"
+                    )
 
 
-def _write_shard(param: torch.Tensor, full: torch.Tensor) -> torch.Tensor:
+def _write_shard(param: DTensor, full: torch.Tensor) -> torch.Tensor:
     """This rank's shard of ``full`` laid out as the DTensor ``param``'s local tensor (no communication)."""
     try:
         from torch.distributed.tensor import distribute_tensor
-    except ImportError:  # torch < 2.4
-        from torch.distributed._tensor import distribute_tensor
+    except ImportError:  # torch < 2.4 (private there; the stubs of newer torch do not re-export it)
+        from torch.distributed._tensor import distribute_tensor  # type: ignore[attr-defined]
     return distribute_tensor(full, param.device_mesh, param.placements, src_data_rank=None).to_local()
 
 
-def _agree_on_plan(current: Call, inventory_entries: Sequence["Entry"], entries: Sequence["Entry"],
-                   options: "RewireOptions", base: int, seeded: bool, restore: str, restore_dir: Optional[str],
-                   fn: str) -> Tuple[str, int]:
+def _agree_on_plan(
+    current: Call,
+    inventory_entries: Sequence[Entry],
+    entries: Sequence[Entry],
+    options: RewireOptions,
+    base: int,
+    seeded: bool,
+    restore: RestoreMode,
+    restore_dir: str | None,
+    fn: str,
+) -> tuple[Restore, int]:
     """Step "plan": local checks and the fingerprint.  Returns this rank's restore mode and the base
     seed every rank uses (group rank 0's)."""
     untouched = " (before any data moved; no weights were changed)"
     local_bytes = sum(_local(e.tensor).numel() * e.tensor.element_size() for e in entries)
 
-    def check() -> Tuple[str, str]:
+    def check() -> tuple[Restore, str]:
         _check_local(entries, options, current, fn)
         # The write-back keeps this rank's old values so that every rank can go back: "auto" picks memory
         # or disk even with init= (a DTensor half old and half new would be neither).
@@ -450,19 +493,22 @@ def _agree_on_plan(current: Call, inventory_entries: Sequence["Entry"], entries:
 
     (mode, _), shared = current.agree("plan", check, lambda result: (result[1], base), untouched)
     if any(digest != shared[0][0] for digest, _ in shared):
-        _, prints = current.agree("plan-detail", lambda: None,
-                                  lambda _: _fingerprint(inventory_entries, options, seeded, base, restore))
+        _, prints = current.agree(
+            "plan-detail", lambda: None, lambda _: _fingerprint(inventory_entries, options, seeded, base, restore)
+        )
         message, differing = _first_difference(prints, current.ranks)
-        raise DistributedRewireError(f"{fn}: the ranks were called differently{untouched}: {message}",
-                                     [current.ranks[0], *differing])
+        raise DistributedRewireError(
+            f"{fn}: the ranks were called differently{untouched}: {message}", [current.ranks[0], *differing]
+        )
     return mode, shared[0][1]
 
 
-def _gather_share(current: Call, entries: Sequence["Entry"], owners: List[int],
-                  has_init: bool) -> Dict[int, torch.Tensor]:
+def _gather_share(
+    current: Call, entries: Sequence[Entry], owners: list[int], has_init: bool
+) -> dict[int, torch.Tensor]:
     """Private full copies of the parameters this rank owns; DTensors are gathered by every rank in
     the same order (with ``init=`` there is nothing worth gathering).  Ctrl-C waits for the end."""
-    mine: Dict[int, torch.Tensor] = {}
+    mine: dict[int, torch.Tensor] = {}
     with InterruptGuard(CancelToken()) as guard:
         for i, e in enumerate(entries):
             p, owner = e.tensor, owners[i] == current.rank
@@ -481,30 +527,52 @@ def _gather_share(current: Call, entries: Sequence["Entry"], owners: List[int],
     return mine
 
 
-def _rewire_share(mine: Dict[int, torch.Tensor], entries: Sequence["Entry"], options: "RewireOptions", base: int,
-                  seeded: bool, workers: int, progress: Any, fn: str) -> Dict[int, "ParameterRecord"]:
+def _rewire_share(
+    mine: dict[int, torch.Tensor],
+    entries: Sequence[Entry],
+    options: RewireOptions,
+    base: int,
+    seeded: bool,
+    workers: int,
+    progress: Any,
+    fn: str,
+) -> dict[int, ParameterRecord]:
     """Initialise and rewire the owned copies in place (threads, Ctrl-C: the runner's)."""
     order = sorted(mine)
     jobs = [Job(entries[i].name, mine[i], mine[i].numel()) for i in order]
 
-    def work(k: int, cancel: Any, threads: int) -> "ParameterRecord":
+    def work(k: int, cancel: Any, threads: int) -> ParameterRecord:
         e = entries[order[k]]
         try:
-            return rewire_entry(e, derive_seed(base, e.name), options, target=mine[order[k]], coupled=seeded,
-                                cancel=cancel, threads=threads)
+            return rewire_entry(
+                e,
+                derive_seed(base, e.name),
+                options,
+                target=mine[order[k]],
+                coupled=seeded,
+                cancel=cancel,
+                threads=threads,
+            )
         except BaseException as exc:  # noqa: B036 - named, then handled by the runner
             raise name_error(exc, fn, e.name) from exc.__cause__
 
     try:  # private copies: nothing of the caller's to restore
-        records = run(jobs, work, workers=workers, snapshots=make_snapshots("none"), progress=progress,
-                      capacity=workers)
+        records = run(
+            jobs, work, workers=workers, snapshots=make_snapshots("none"), progress=progress, capacity=workers
+        )
     except RunFailed as failure:
         raise failure.error from None
     return dict(zip(order, records))
 
 
-def _write_back(current: Call, entries: Sequence["Entry"], owners: List[int], mine: Dict[int, torch.Tensor],
-                snapshots: Any, written: List[int]) -> None:
+def _write_back(
+    current: Call,
+    entries: Sequence[Entry],
+    owners: list[int],
+    mine: dict[int, torch.Tensor],
+    snapshots: Any,
+    written: list[int],
+) -> None:
     """Broadcast every result from its owner and write this rank's part, saving the old values first.
     Ctrl-C waits for the end of the loop (communication only): stopping midway would leave the others
     waiting in a broadcast until the timeout."""
@@ -519,7 +587,8 @@ def _write_back(current: Call, entries: Sequence["Entry"], owners: List[int], mi
                 buf = mine.pop(i)
             else:
                 buf = torch.empty(p.shape, dtype=p.dtype, device=target.device)
-            dist.broadcast(buf, src=src, group=group, async_op=True).wait(wait)
+            work = cast("dist.Work", dist.broadcast(buf, src=src, group=group, async_op=True))  # async: never None
+            work.wait(wait)
             new = _write_shard(p, buf) if is_dtensor(p) else buf
             snapshots.save(e.name, target)
             with torch.no_grad():
@@ -532,19 +601,19 @@ def _write_back(current: Call, entries: Sequence["Entry"], owners: List[int], mi
 
 def rewire(
     current: Call,
-    inventory_entries: Sequence["Entry"],
-    entries: Sequence["Entry"],
-    options: "RewireOptions",
+    inventory_entries: Sequence[Entry],
+    entries: Sequence[Entry],
+    options: RewireOptions,
     base: int,
     *,
     seeded: bool,
     workers: int,
-    restore: str,
-    restore_dir: Optional[str],
+    restore: RestoreMode,
+    restore_dir: str | None,
     progress: Any,
-    make_report: Callable[[List["ParameterRecord"], Optional[str]], "RewireReport"],
+    make_report: Callable[[list[ParameterRecord], Restore | None], RewireReport],
     fn: str,
-) -> "RewireReport":
+) -> RewireReport:
     """The distributed path of ``rewire_model`` (see the module docstring).
 
     ``inventory_entries`` are every entry of the inventory (the fingerprint
@@ -552,22 +621,22 @@ def rewire(
     """
     mode, base = _agree_on_plan(current, inventory_entries, entries, options, base, seeded, restore, restore_dir, fn)
     owners = plan([e.tensor.numel() for e in entries], current.world)
-    mine: Dict[int, torch.Tensor] = {}
+    mine: dict[int, torch.Tensor] = {}
 
-    def gather_and_rewire() -> Dict[int, "ParameterRecord"]:
+    def gather_and_rewire() -> dict[int, ParameterRecord]:
         mine.update(_gather_share(current, entries, owners, options.init is not None))
         if current.decided("rewired"):  # another rank failed already: do not start the work
             return {}
         return _rewire_share(mine, entries, options, base, seeded, workers, progress, fn)
 
     own_records, _ = current.agree("rewired", gather_and_rewire, when=" (no weights were changed)")
-    records: Dict[int, "ParameterRecord"] = {}
+    records: dict[int, ParameterRecord] = {}
     snapshots = make_snapshots(mode, restore_dir)
-    written: List[int] = []
+    written: list[int] = []
 
     def exchange_and_write() -> None:
         with InterruptGuard(CancelToken()) as guard:
-            shares: List[Any] = [None] * current.world
+            shares: list[Any] = [None] * current.world
             dist.all_gather_object(shares, own_records, group=current.group)
         for part in shares:
             records.update(part)
@@ -584,8 +653,10 @@ def rewire(
         if failed:
             raise RuntimeError(f"{fn}: could not restore {failed} on rank {dist.get_rank()}") from exc
         if mode == "none" and hasattr(exc, "add_note"):
-            exc.add_note(f"{fn}: restore='none': {len(written)} of {len(entries)} parameters were written on "
-                         f"rank {dist.get_rank()} before the failure and kept")
+            exc.add_note(
+                f"{fn}: restore='none': {len(written)} of {len(entries)} parameters were written on "
+                f"rank {dist.get_rank()} before the failure and kept"
+            )
         raise
     snapshots.close()
     report = make_report([records[i] for i in range(len(entries))], mode)

@@ -6,11 +6,11 @@ import math
 import operator
 import sys
 import warnings
-from typing import Any, Callable, Literal, NamedTuple, Optional, Tuple, TypeVar
+from typing import Any, Callable, Literal, NamedTuple, TypeVar
 
 import torch
 
-from . import _bridge, _C
+from . import _C, _bridge
 from .seeding import check_generator, check_seed, resolve_seed, seed_words
 
 __all__ = ["SAMPLERS", "StrengthStats", "pa_rewire_", "strength_stats", "stabilize_strength_"]
@@ -37,10 +37,10 @@ def _is_empty(w: Any, fn: str) -> bool:
 def pa_rewire_(
     tensor: T,
     *,
-    seed: Optional[int] = None,
+    seed: int | None = None,
     sampler: Sampler = "numpy",
-    generator: Optional[torch.Generator] = None,
-    threads: Optional[int] = None,
+    generator: torch.Generator | None = None,
+    threads: int | None = None,
 ) -> T:
     r"""Rewire ``tensor`` in place by preferential attachment (PA).
 
@@ -138,7 +138,7 @@ def pa_rewire_(
 THREADS_MIN_SIDE = 2048
 
 
-def default_threads(tensor: Any, available: Optional[int] = None) -> int:
+def default_threads(tensor: Any, available: int | None = None) -> int:
     """Threads ``pa_rewire_(threads=None)`` uses on ``tensor``: ``available`` (default
     ``torch.get_num_threads()``) for a 2-D view of at least
     ``THREADS_MIN_SIDE`` rows and columns, else 1.
@@ -258,7 +258,7 @@ def stabilize_strength_(
     return _stabilize(tensor, initializer, trials, "stabilize_strength_", ("tensor", "trials"))
 
 
-def _stabilize(tensor: Any, initializer: Any, trials: Any, fn: str, names: Tuple[str, str]) -> torch.Tensor:
+def _stabilize(tensor: Any, initializer: Any, trials: Any, fn: str, names: tuple[str, str]) -> torch.Tensor:
     """:func:`stabilize_strength_` under the public name ``fn``, whose tensor
     and count parameters are called ``names``."""
     arg, count = names
@@ -280,24 +280,31 @@ def _stabilize(tensor: Any, initializer: Any, trials: Any, fn: str, names: Tuple
     if _is_empty(tensor, fn):
         return tensor
     if tensor.is_inference() and not torch.is_inference_mode_enabled():
-        raise ValueError(f"{fn}: {arg} is an inference tensor, which no initializer may fill outside "
-                         "torch.inference_mode(); pass tensor.clone(), or call inside inference_mode")
+        raise ValueError(
+            f"{fn}: {arg} is an inference tensor, which no initializer may fill outside "
+            "torch.inference_mode(); pass tensor.clone(), or call inside inference_mode"
+        )
     if _bridge.has_internal_overlap(tensor):
         # the best candidate could not be written back faithfully
-        raise ValueError(f"{fn}: {arg} has elements that overlap in memory (an expanded or as_strided view); "
-                         "use a .clone() instead")
+        raise ValueError(
+            f"{fn}: {arg} has elements that overlap in memory (an expanded or as_strided view); use a .clone() instead"
+        )
 
     shape, dtype, device, ptr = tensor.shape, tensor.dtype, tensor.device, tensor.data_ptr()
     with torch.no_grad():
         own = tensor.detach()  # the caller's storage, whatever the initializer does
         original = own.clone()
         best = torch.empty_like(original)
-        best_rank: Optional[Tuple[int, float]] = None  # (0: has a score, 1: NaN score; the score)
+        best_rank: tuple[int, float] | None = None  # (0: has a score, 1: NaN score; the score)
         try:
             for _ in range(trials):
                 _call_initializer(initializer, tensor, fn, arg)
-                if tensor.shape != shape or tensor.dtype != dtype or tensor.device != device \
-                        or tensor.data_ptr() != ptr:
+                if (
+                    tensor.shape != shape
+                    or tensor.dtype != dtype
+                    or tensor.device != device
+                    or tensor.data_ptr() != ptr
+                ):
                     raise RuntimeError(
                         f"{fn}: the initializer replaced the tensor's storage, shape, dtype or device; "
                         "it must fill the tensor in place"
@@ -310,8 +317,10 @@ def _stabilize(tensor: Any, initializer: Any, trials: Any, fn: str, names: Tuple
                     best_rank = rank
                     best.copy_(own)
             if best_rank is None:
-                raise ValueError(f"{fn}: the initializer filled {arg} with NaN or infinite values in all "
-                                 f"{trials} trials; {arg} is left as it was")
+                raise ValueError(
+                    f"{fn}: the initializer filled {arg} with NaN or infinite values in all "
+                    f"{trials} trials; {arg} is left as it was"
+                )
         except BaseException:
             _restore(tensor, own, original, ptr)
             raise

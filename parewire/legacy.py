@@ -73,8 +73,16 @@ def _run(weights: Any, seed: Any, passes: int, fn: str) -> Any:
         reseed = words is not None
         if words is None:
             words = seed_words(state_seed(None, fn))
-        _bridge.rewire(weights, words, passes=passes, sampler=_C.SAMPLER_NUMPY, reseed=reseed,
-                       threads=default_threads(weights), fn=fn, arg="weights")
+        _bridge.rewire(
+            weights,
+            words,
+            passes=passes,
+            sampler=_C.SAMPLER_NUMPY,
+            reseed=reseed,
+            threads=default_threads(weights),
+            fn=fn,
+            arg="weights",
+        )
         return weights
     # Hold the generator's lock from reading its state to writing it back, as
     # numpy's own methods do, so concurrent calls draw disjoint numbers.

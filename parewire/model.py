@@ -13,9 +13,11 @@ the per-parameter step and adds agreement between ranks.
 
 from __future__ import annotations
 
+import datetime
 import math
 import time
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Type, Union
+from collections.abc import Mapping, Sequence
+from typing import Any, Callable, Union
 
 import torch
 from torch import nn
@@ -24,7 +26,17 @@ from . import distributed, functional
 from ._inventory import Entry, Inventory, Layers, Patterns, build_inventory, is_dtensor, unwrap
 from ._options import DEFAULT_SAMPLER, INITIALIZERS, Init, RewireOptions, make_options
 from ._registry import rule_for
-from ._runner import RESTORE_MODES, Job, RunFailed, choose_restore, default_workers, make_snapshots, run
+from ._runner import (
+    RESTORE_MODES,
+    Job,
+    Restore,
+    RestoreMode,
+    RunFailed,
+    choose_restore,
+    default_workers,
+    make_snapshots,
+    run,
+)
 from ._step import Measured, measure, name_error, rewire_entry
 from .report import ParameterRecord, RewireReport
 from .seeding import check_seed, derive_seed, resolve_seed
@@ -57,7 +69,7 @@ def _non_finite(e: Entry, finite: bool, fn: str) -> ValueError:
     return ValueError(f"{fn}: parameter {e.name!r} {what}; rewiring needs finite weights")
 
 
-def _validate(entries: List[Entry], options: RewireOptions, fn: str) -> List[Optional[Measured]]:
+def _validate(entries: list[Entry], options: RewireOptions, fn: str) -> list[Measured | None]:
     """What can be known to fail is found before the first write; returns the
     "before" statistics where they can already be measured (no ``init``).
     (The distributed path checks in :func:`parewire.distributed.rewire`.)"""
@@ -70,7 +82,7 @@ def _validate(entries: List[Entry], options: RewireOptions, fn: str) -> List[Opt
             )
     if options.init is not None:
         return [None] * len(entries)
-    out: List[Optional[Measured]] = []
+    out: list[Measured | None] = []
     for e in entries:
         measured = measure(e.view)
         stats = measured[0]
@@ -87,11 +99,11 @@ def _drive(
     base: int,
     *,
     seeded: bool,
-    workers: Optional[int],
-    restore: str,
-    restore_dir: Optional[str],
+    workers: int | None,
+    restore: RestoreMode,
+    restore_dir: str | None,
     progress: Progress,
-    dist_call: Optional[distributed.Call],
+    dist_call: distributed.Call | None,
     model_name: str,
     t_start: float,
     fn: str,
@@ -101,7 +113,7 @@ def _drive(
     n_workers = workers if workers is not None else default_workers(len(entries))
     capacity = workers if workers is not None else default_workers(1 << 30)  # threads the run may use
 
-    def report(records: List[ParameterRecord], mode: Optional[str]) -> RewireReport:
+    def report(records: list[ParameterRecord], mode: Restore | None) -> RewireReport:
         by_name = {r.name: r for r in records}
         return RewireReport(
             model=model_name,
@@ -116,9 +128,20 @@ def _drive(
         )
 
     if dist_call is not None:
-        return distributed.rewire(dist_call, inventory.entries, entries, options, base, seeded=seeded,
-                                  workers=n_workers, restore=restore, restore_dir=restore_dir, progress=progress,
-                                  make_report=report, fn=fn)
+        return distributed.rewire(
+            dist_call,
+            inventory.entries,
+            entries,
+            options,
+            base,
+            seeded=seeded,
+            workers=n_workers,
+            restore=restore,
+            restore_dir=restore_dir,
+            progress=progress,
+            make_report=report,
+            fn=fn,
+        )
     befores = _validate(entries, options, fn)
     seeds = [derive_seed(base, e.name) for e in entries]
     nbytes = sum(e.tensor.numel() * e.tensor.element_size() for e in entries)
@@ -127,14 +150,21 @@ def _drive(
 
     def work(i: int, cancel: Any, threads: int) -> ParameterRecord:
         try:
-            return rewire_entry(entries[i], seeds[i], options, before=befores[i], coupled=seeded, cancel=cancel,
-                                threads=threads)
+            return rewire_entry(
+                entries[i], seeds[i], options, before=befores[i], coupled=seeded, cancel=cancel, threads=threads
+            )
         except BaseException as e:  # noqa: B036 - named, then handled by the runner
             raise name_error(e, fn, entries[i].name) from e.__cause__
 
     try:
-        records = run(jobs, work, workers=n_workers, snapshots=make_snapshots(mode, restore_dir), progress=progress,
-                      capacity=capacity)
+        records = run(
+            jobs,
+            work,
+            workers=n_workers,
+            snapshots=make_snapshots(mode, restore_dir),
+            progress=progress,
+            capacity=capacity,
+        )
     except RunFailed as failure:
         error = failure.error
         partial = report([r for r in failure.done if r is not None], mode)
@@ -152,22 +182,22 @@ def _drive(
 
 
 def rewire_model(
-    model: Union[nn.Module, Mapping[str, torch.Tensor]],
+    model: nn.Module | Mapping[str, torch.Tensor],
     *,
     init: Init = None,
     stabilize: int = 0,
-    seed: Optional[int] = None,
+    seed: int | None = None,
     sampler: functional.Sampler = DEFAULT_SAMPLER,
     layers: Layers = None,
     exclude: Patterns = None,
     progress: Progress = False,
-    workers: Optional[int] = None,
-    generator: Optional[torch.Generator] = None,
-    name: Optional[str] = None,
+    workers: int | None = None,
+    generator: torch.Generator | None = None,
+    name: str | None = None,
     group: Any = None,
-    restore: str = "auto",
-    restore_dir: Optional[str] = None,
-    timeout: Optional[float] = None,
+    restore: RestoreMode = "auto",
+    restore_dir: str | None = None,
+    timeout: float | datetime.timedelta | None = None,
 ) -> RewireReport:
     """Initialise (optionally) and PA-rewire the weights of a whole model, in place.
 
@@ -300,9 +330,20 @@ def rewire_model(
         base = resolve_seed(seed, generator, fn)
         if name is None:
             name = type(unwrap(model) if isinstance(model, nn.Module) else model).__name__
-        return _drive(inventory, options, base, seeded=seed is not None, workers=workers, restore=restore,
-                      restore_dir=restore_dir, progress=progress, dist_call=dist_call, model_name=name,
-                      t_start=t_start, fn=fn)
+        return _drive(
+            inventory,
+            options,
+            base,
+            seeded=seed is not None,
+            workers=workers,
+            restore=restore,
+            restore_dir=restore_dir,
+            progress=progress,
+            dist_call=dist_call,
+            model_name=name,
+            t_start=t_start,
+            fn=fn,
+        )
 
 
 # -- model.apply ---------------------------------------------------------------------------
@@ -329,20 +370,22 @@ class Rewirer:
         *,
         init: Init = None,
         stabilize: int = 0,
-        seed: Optional[int] = None,
+        seed: int | None = None,
         sampler: functional.Sampler = DEFAULT_SAMPLER,
-        layers: Union[Type[nn.Module], Sequence[Type[nn.Module]], None] = None,
-        generator: Optional[torch.Generator] = None,
+        layers: type[nn.Module] | Sequence[type[nn.Module]] | None = None,
+        generator: torch.Generator | None = None,
     ) -> None:
         fn = "rewirer"
         self.options = make_options(init, stabilize, sampler, fn)
         check_seed(seed, fn)
         if layers is None:
-            self.types: Optional[Tuple[Type[nn.Module], ...]] = None
+            self.types: tuple[type[nn.Module], ...] | None = None
         elif isinstance(layers, type) and issubclass(layers, nn.Module):
             self.types = (layers,)
-        elif isinstance(layers, (list, tuple)) and layers and all(
-            isinstance(t, type) and issubclass(t, nn.Module) for t in layers
+        elif (
+            isinstance(layers, (list, tuple))
+            and layers
+            and all(isinstance(t, type) and issubclass(t, nn.Module) for t in layers)
         ):
             self.types = tuple(layers)
         else:
@@ -350,11 +393,16 @@ class Rewirer:
         self.seed = resolve_seed(seed, generator, fn)
         self._seeded = seed is not None
         self.report = RewireReport(
-            model="model.apply", records=[], seed=self.seed, sampler=self.options.sampler,
-            init=self.options.init_name, stabilize=self.options.stabilize, workers=1,
+            model="model.apply",
+            records=[],
+            seed=self.seed,
+            sampler=self.options.sampler,
+            init=self.options.init_name,
+            stabilize=self.options.stabilize,
+            workers=1,
         )
         self._count = 0
-        self._claimed: Dict[Tuple[Any, ...], str] = {}
+        self._claimed: dict[tuple[Any, ...], str] = {}
 
     def __call__(self, module: nn.Module) -> None:
         if not (isinstance(module, self.types) if self.types is not None else rule_for(module) is not None):
@@ -362,15 +410,25 @@ class Rewirer:
         prefix = f"{type(module).__name__}#{self._count}"
         self._count += 1
         t0 = time.perf_counter()
-        inventory = build_inventory(module, self.types, None, "rewirer", prefix=prefix, recurse=False,
-                                    warn_empty=False)
+        inventory = build_inventory(module, self.types, None, "rewirer", prefix=prefix, recurse=False, warn_empty=False)
         for e in inventory.entries:
             first = self._claimed.get(e.identity)
             if first is not None and e.status != "not considered":
                 e.status, e.reason = "tied", f"tied to {first}"
-        part = _drive(inventory, self.options, self.seed, seeded=self._seeded, workers=1, restore="memory",
-                      restore_dir=None, progress=False, dist_call=None, model_name="model.apply", t_start=t0,
-                      fn="rewirer")
+        part = _drive(
+            inventory,
+            self.options,
+            self.seed,
+            seeded=self._seeded,
+            workers=1,
+            restore="memory",
+            restore_dir=None,
+            progress=False,
+            dist_call=None,
+            model_name="model.apply",
+            t_start=t0,
+            fn="rewirer",
+        )
         for e in inventory.to_rewire:
             self._claimed[e.identity] = e.name
         self.report.records.extend(r for r in part.records if r.status != "not considered")
@@ -381,10 +439,10 @@ def rewirer(
     *,
     init: Init = None,
     stabilize: int = 0,
-    seed: Optional[int] = None,
+    seed: int | None = None,
     sampler: functional.Sampler = DEFAULT_SAMPLER,
-    layers: Union[Type[nn.Module], Sequence[Type[nn.Module]], None] = None,
-    generator: Optional[torch.Generator] = None,
+    layers: type[nn.Module] | Sequence[type[nn.Module]] | None = None,
+    generator: torch.Generator | None = None,
 ) -> Rewirer:
     """A per-module rewiring function for ``model.apply``, with its report.
 

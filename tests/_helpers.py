@@ -10,7 +10,7 @@ import ctypes
 import dataclasses
 import pathlib
 import re
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 import numpy as np
 import torch
@@ -20,6 +20,7 @@ from torch import nn
 import parewire
 
 DATA = pathlib.Path(__file__).parent / "data"
+T = TypeVar("T")
 
 # The two spellings of stabilisation, called the same way: (tensor, initializer, count).
 STABILIZERS = {
@@ -35,6 +36,13 @@ def load_fixture(name: str) -> dict[str, np.ndarray]:
     """The arrays of ``tests/data/<name>`` (known answers of the authors' code)."""
     with np.load(DATA / name) as d:
         return {k: d[k] for k in d.files}
+
+
+def present(x: T | None) -> T:
+    """``x``, asserted not None: a report's optional field (statistics, seed, reduction) that the
+    case under test always fills, where an ``assert`` statement cannot go (a comprehension)."""
+    assert x is not None
+    return x
 
 
 def bits(a: Any) -> np.ndarray:

@@ -15,6 +15,7 @@ import sys
 import time
 import traceback
 from collections import OrderedDict
+from typing import Any, Callable
 
 import torch
 import torch.distributed as dist
@@ -26,7 +27,7 @@ from parewire.distributed import DistributedRewireError
 #: The process group's own timeout: what bounds a torch collective that a rank never reaches.
 PG_TIMEOUT = 60
 SENTINEL = 12345.0
-CASES = {}
+CASES: dict[str, Callable[[int, int], Any]] = {}
 
 
 def case(fn):
@@ -36,8 +37,13 @@ def case(fn):
 
 def run(rank, world, init_file, out_dir, cases):
     try:
-        dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world,
-                                timeout=datetime.timedelta(seconds=PG_TIMEOUT))
+        dist.init_process_group(
+            "gloo",
+            init_method=f"file://{init_file}",
+            rank=rank,
+            world_size=world,
+            timeout=datetime.timedelta(seconds=PG_TIMEOUT),
+        )
         torch.set_num_threads(1)
         for name in cases:
             t0 = time.perf_counter()
@@ -64,8 +70,14 @@ def run(rank, world, init_file, out_dir, cases):
 def build_model(dtype=torch.float32):
     torch.manual_seed(0)
     model = nn.Sequential(
-        nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Conv2d(8, 16, 3), nn.Flatten(),
-        nn.Linear(16, 33), nn.ReLU(), nn.Linear(33, 7), nn.Linear(7, 5, bias=False),
+        nn.Conv2d(3, 8, 3),
+        nn.ReLU(),
+        nn.Conv2d(8, 16, 3),
+        nn.Flatten(),
+        nn.Linear(16, 33),
+        nn.ReLU(),
+        nn.Linear(33, 7),
+        nn.Linear(7, 5, bias=False),
     )
     return model.to(dtype)
 
@@ -133,8 +145,13 @@ def attempt(call):
     try:
         report = call()
     except DistributedRewireError as exc:
-        return ("error", "DistributedRewireError", "\n".join([str(exc), *getattr(exc, "__notes__", [])]),
-                getattr(exc, "ranks", None), type(exc.__cause__).__name__ if exc.__cause__ is not None else None)
+        return (
+            "error",
+            "DistributedRewireError",
+            "\n".join([str(exc), *getattr(exc, "__notes__", [])]),
+            getattr(exc, "ranks", None),
+            type(exc.__cause__).__name__ if exc.__cause__ is not None else None,
+        )
     except (KeyboardInterrupt, ValueError, TypeError, RuntimeError) as exc:
         return ("error", type(exc).__name__, "\n".join([str(exc), *getattr(exc, "__notes__", [])]), [], None)
     return ("ok", [(r.name, r.status) for r in report.records], report.seed)
@@ -151,6 +168,7 @@ def counting_data_collectives():
         def counted(*args, **kwargs):
             count["n"] += 1
             return f(*args, **kwargs)
+
         return counted
 
     for n in names:
@@ -437,12 +455,15 @@ def differ_order(rank, world):
 
 
 #: (what differs, rank 0's keywords, the other ranks' keywords)
-DIFFERENT_CALLS = [
+DIFFERENT_CALLS: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
     ("seed", dict(seed=11), dict(seed=14)),
     ("seed", dict(seed=11), dict()),
     ("init", dict(seed=1, init="orthogonal"), dict(seed=1, init="kaiming_uniform")),
-    ("init", dict(seed=1, init=("kaiming_normal", {"mode": "fan_in"})),
-     dict(seed=1, init=("kaiming_normal", {"mode": "fan_out"}))),
+    (
+        "init",
+        dict(seed=1, init=("kaiming_normal", {"mode": "fan_in"})),
+        dict(seed=1, init=("kaiming_normal", {"mode": "fan_out"})),
+    ),
     ("stabilize", dict(seed=1, init="orthogonal", stabilize=2), dict(seed=1, init="orthogonal", stabilize=3)),
     ("sampler", dict(seed=1, sampler="numpy"), dict(seed=1, sampler="fast")),
     ("restore", dict(seed=1, restore="memory"), dict(seed=1, restore="disk")),
@@ -559,8 +580,12 @@ def silent_rank_timeout(rank, world):
     if rank != 1:
         store.add("silent_rank_timeout/gave_up", 1)
         others_gave_up_first = None
-    return {"before": before, "outcome": outcome, "state": full_state(model),
-            "late_rank_came_after": others_gave_up_first}
+    return {
+        "before": before,
+        "outcome": outcome,
+        "state": full_state(model),
+        "late_rank_came_after": others_gave_up_first,
+    }
 
 
 @case
@@ -604,7 +629,7 @@ def docs_examples(rank, world):
     page = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "docs", "distributed.md")
     with open(page) as f:
         blocks = re.findall(r"^```python\n(.*?)^```$", f.read(), re.S | re.M)
-    namespace = {}
+    namespace: dict[str, Any] = {}
     for block in blocks:
         exec(compile(block, page, "exec"), namespace)
     return {"blocks": len(blocks), "rewired": len(namespace["report"].rewired)}

@@ -10,6 +10,7 @@ itself (every kind of hostile input x every entry point) is the matrix in
 from __future__ import annotations
 
 import sys
+from typing import cast
 
 import numpy as np
 import pytest
@@ -67,19 +68,19 @@ def test_strided_slices_do_not_overlap():
 
 SEED_CASES = [
     (lambda w: parewire.pa_rewire_(w, seed=-1), ValueError, "pa_rewire_: seed must be non-negative"),
-    (lambda w: parewire.pa_rewire_(w, seed=1.5), TypeError, "pa_rewire_: seed must be an int"),
-    (lambda w: parewire.pa_rewire_(w, seed="1"), TypeError, "pa_rewire_: seed must be an int"),
+    (lambda w: parewire.pa_rewire_(w, seed=1.5), TypeError, "pa_rewire_: seed must be an int"),  # type: ignore[arg-type]
+    (lambda w: parewire.pa_rewire_(w, seed="1"), TypeError, "pa_rewire_: seed must be an int"),  # type: ignore[arg-type]
     (lambda w: parewire.pa_rewire_(w, seed=True), TypeError, "pa_rewire_: seed must be an int"),
-    (lambda w: parewire.pa_rewire_(w, sampler="quick"), ValueError, "unknown sampler 'quick'"),
-    (lambda w: parewire.pa_rewire_(w, sampler=None), ValueError, "unknown sampler None"),
-    (lambda w: parewire.pa_rewire_(w, generator=object()), TypeError, "pa_rewire_: generator must be"),
-    (lambda w: parewire.pa_rewire_(w, generator=np.random.default_rng(0)), TypeError, "generator must be"),
+    (lambda w: parewire.pa_rewire_(w, sampler="quick"), ValueError, "unknown sampler 'quick'"),  # type: ignore[arg-type]
+    (lambda w: parewire.pa_rewire_(w, sampler=None), ValueError, "unknown sampler None"),  # type: ignore[arg-type]
+    (lambda w: parewire.pa_rewire_(w, generator=object()), TypeError, "pa_rewire_: generator must be"),  # type: ignore[arg-type]
+    (lambda w: parewire.pa_rewire_(w, generator=np.random.default_rng(0)), TypeError, "generator must be"),  # type: ignore[arg-type]
     (lambda w: parewire.PA_rewiring_np(w, 1.5), TypeError, "PA_rewiring_np: invalid seed 1.5"),
     (lambda w: parewire.PA_rewiring_torch(w, "x"), TypeError, "PA_rewiring_torch: invalid seed 'x'"),
     (lambda w: parewire.rewiring_np(w, -3), ValueError, "rewiring_np: invalid seed -3"),
     (lambda w: parewire.rewiring_torch(w, np.random.MT19937(0)), ValueError, "only PCG64"),
     (lambda w: parewire.rewire_model(linear_holding(w), seed=-1), ValueError, "non-negative"),
-    (lambda w: parewire.rewire_model(linear_holding(w), sampler="x"), ValueError, "unknown sampler"),
+    (lambda w: parewire.rewire_model(linear_holding(w), sampler="x"), ValueError, "unknown sampler"),  # type: ignore[arg-type]
 ]
 
 
@@ -255,7 +256,7 @@ def test_initializer_return_values_are_ignored(name):
 def test_rewire_model_is_all_or_nothing():
     model = nn.Sequential(nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 4), nn.Linear(4, 3))
     with torch.no_grad():
-        model[3].weight[2, 1] = float("nan")
+        cast(nn.Linear, model[3]).weight[2, 1] = float("nan")
     snaps = [storage_bytes(p) for p in model.parameters()]
     with pytest.raises(ValueError, match="NaN"):
         parewire.rewire_model(model, seed=1)
@@ -265,7 +266,7 @@ def test_rewire_model_is_all_or_nothing():
 def test_rewire_model_refuses_non_models():
     for obj in (randn(3, 3), [nn.Linear(2, 2)], "model", None):
         with pytest.raises(TypeError, match="rewire_model"):
-            parewire.rewire_model(obj, seed=1)
+            parewire.rewire_model(obj, seed=1)  # type: ignore[arg-type]
 
 
 # -------------------------------------------------------------- autograd

@@ -9,28 +9,46 @@ file pays for torch's import in spawned processes three times, not once per test
 import multiprocessing
 import os
 import time
+from typing import Any, Callable
 
+import dist_worker
 import pytest
 import torch
 import torch.distributed as dist
+from _helpers import bits
+
 import parewire
 from parewire.distributed import plan
-
-import dist_worker
-from _helpers import bits
 
 pytestmark = pytest.mark.skipif(not dist.is_available(), reason="torch.distributed is not available")
 
 BATCHES = {
     2: [
-        "replicated", "replicated_bf16", "fsdp_bf16", "blocks_fsdp", "blocks_replicated", "mixed_precision",
-        "tensor_parallel", "shard_dim1", "unseeded",
-        "unsharded_after_no_grad_forward", "unsharded_kept_after_forward", "unsharded_after_raised_forward",
-        "differ_shape", "differ_extra_layer", "differ_frozen", "differ_order", "differ_options",
-        "bad_argument_on_one_rank", "nan_on_one_rank_mixed",
-        "interrupt_while_rewiring", "interrupt_during_write_back", "interrupt_during_write_back_restore_none",
+        "replicated",
+        "replicated_bf16",
+        "fsdp_bf16",
+        "blocks_fsdp",
+        "blocks_replicated",
+        "mixed_precision",
+        "tensor_parallel",
+        "shard_dim1",
+        "unseeded",
+        "unsharded_after_no_grad_forward",
+        "unsharded_kept_after_forward",
+        "unsharded_after_raised_forward",
+        "differ_shape",
+        "differ_extra_layer",
+        "differ_frozen",
+        "differ_order",
+        "differ_options",
+        "bad_argument_on_one_rank",
+        "nan_on_one_rank_mixed",
+        "interrupt_while_rewiring",
+        "interrupt_during_write_back",
+        "interrupt_during_write_back_restore_none",
         "silent_rank_timeout",
-        "group_smaller_than_mesh", "docs_examples",
+        "group_smaller_than_mesh",
+        "docs_examples",
     ],
     3: ["replicated", "fsdp", "fail", "killed_during_write_back"],
     4: ["hsdp", "tp_fsdp", "tp_fsdp_raised_forward", "subgroups", "few_parameters", "tensor_parallel"],
@@ -50,8 +68,10 @@ class Batch:
         for r in range(self.world):
             path = os.path.join(self.folder, f"{case}.{r}")
             if not os.path.exists(path):
-                pytest.fail(f"case {case!r} did not finish on rank {r} of {self.world} "
-                            f"(the batch hung or crashed; exit codes {self.exitcodes})")
+                pytest.fail(
+                    f"case {case!r} did not finish on rank {r} of {self.world} "
+                    f"(the batch hung or crashed; exit codes {self.exitcodes})"
+                )
             res = torch.load(path, weights_only=False)
             if "crash" in res:
                 pytest.fail(f"case {case!r} raised on rank {r}:\n{res['crash']}")
@@ -62,8 +82,9 @@ class Batch:
 def run_batch(world, folder):
     ctx = multiprocessing.get_context("spawn")
     init_file = os.path.join(folder, "init")
-    procs = [ctx.Process(target=dist_worker.run, args=(r, world, init_file, folder, BATCHES[world]))
-             for r in range(world)]
+    procs = [
+        ctx.Process(target=dist_worker.run, args=(r, world, init_file, folder, BATCHES[world])) for r in range(world)
+    ]
     for p in procs:
         p.start()
     deadline = time.monotonic() + BATCH_TIMEOUT
@@ -121,7 +142,7 @@ def test_plan_is_balanced_and_deterministic():
 
 # -- layouts: bit-identical to one process ---------------------------------------------------
 
-LAYOUTS = [
+LAYOUTS: list[tuple[int, str, Callable[[], Any], dict[str, Any]]] = [
     (2, "replicated", dist_worker.build_model, {}),
     (3, "replicated", dist_worker.build_model, {}),
     (2, "replicated_bf16", lambda: dist_worker.build_model(torch.bfloat16), {}),
@@ -204,8 +225,10 @@ def test_unsharded_fsdp_parameters_keep_their_rewiring(batches, case):
         assert torch.equal(res["forward"], expected_forward)
 
 
-@pytest.mark.parametrize("world,case,build", [(2, "unsharded_after_raised_forward", dist_worker.build_mlp),
-                                              (4, "tp_fsdp_raised_forward", dist_worker.build_tp)])
+@pytest.mark.parametrize(
+    "world,case,build",
+    [(2, "unsharded_after_raised_forward", dist_worker.build_mlp), (4, "tp_fsdp_raised_forward", dist_worker.build_tp)],
+)
 def test_fsdp_stuck_unsharded_is_refused_then_works_after_reset(batches, world, case, build):
     expected = single(build, seed=11).state_dict()
     for r, res in enumerate(batches(world)[case]):
@@ -232,8 +255,9 @@ def _refused_everywhere(results, *fragments):
 
 
 def test_different_shapes_are_refused(batches):
-    messages = _refused_everywhere(batches(2)["differ_shape"], "parameter #0", "(40, 23)", "(40, 24)",
-                                   "rank 0", "rank 1")
+    messages = _refused_everywhere(
+        batches(2)["differ_shape"], "parameter #0", "(40, 23)", "(40, 24)", "rank 0", "rank 1"
+    )
     assert messages[0] == messages[1]
 
 
@@ -249,8 +273,11 @@ def test_another_layer_order_is_refused(batches):
     _refused_everywhere(batches(2)["differ_order"], "parameter #0", "'a.weight'", "'b.weight'")
 
 
-@pytest.mark.parametrize("k", range(len(dist_worker.DIFFERENT_CALLS)),
-                         ids=[f"{what}-{i}" for i, (what, _, _) in enumerate(dist_worker.DIFFERENT_CALLS)])
+@pytest.mark.parametrize(
+    "k",
+    range(len(dist_worker.DIFFERENT_CALLS)),
+    ids=[f"{what}-{i}" for i, (what, _, _) in enumerate(dist_worker.DIFFERENT_CALLS)],
+)
 def test_different_seeds_or_options_are_refused(batches, k):
     what = dist_worker.DIFFERENT_CALLS[k][0]
     _refused_everywhere([res["calls"][k] for res in batches(2)["differ_options"]], f"disagree on {what}")
@@ -333,7 +360,7 @@ def test_bad_timeouts_are_refused():
     with pytest.raises(ValueError, match="rewire_model: timeout must be positive"):
         parewire.rewire_model(model, timeout=0)
     with pytest.raises(TypeError, match="rewire_model: timeout must be a number of seconds"):
-        parewire.rewire_model(model, timeout="10")
+        parewire.rewire_model(model, timeout="10")  # type: ignore[arg-type]
 
 
 def test_a_silent_rank_is_named_after_the_timeout(batches):
@@ -350,8 +377,9 @@ def test_a_silent_rank_is_named_after_the_timeout(batches):
 def test_a_rank_killed_during_write_back_leaves_the_others_unchanged(batches):
     batch = batches(3)
     assert batch.exitcodes[2] == -9  # it really died
-    survivors = [torch.load(os.path.join(batch.folder, f"killed_during_write_back.{r}"), weights_only=False)
-                 for r in (0, 1)]
+    survivors = [
+        torch.load(os.path.join(batch.folder, f"killed_during_write_back.{r}"), weights_only=False) for r in (0, 1)
+    ]
     for r, res in enumerate(survivors):
         assert res["outcome"][:2] == ("error", "DistributedRewireError"), res["outcome"]
         assert "write-back" in res["outcome"][2]

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import collections
 import functools
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
@@ -45,13 +46,16 @@ import parewire
 from parewire import _C
 from parewire.seeding import seed_words
 
+if TYPE_CHECKING:
+    from parewire.functional import Sampler
+
 ALPHA = 1e-3  # significance level of every statistical test in this file
 N = 50_000  # rewirings per sampler and matrix
 NUMPY_SEEDS = range(0, N)  # disjoint seed ranges: the two samples are independent
 FAST_SEEDS = range(N, 2 * N)
 SECOND_PASS_OFFSET = 1 << 40  # seed of an independent second pass: s + offset
 
-CODES = {"numpy": _C.SAMPLER_NUMPY, "fast": _C.SAMPLER_FAST}
+CODES: dict[Sampler, int] = {"numpy": _C.SAMPLER_NUMPY, "fast": _C.SAMPLER_FAST}
 
 # Fixed values, all distinct (no ties), spread enough that P is far from uniform.
 MATRICES = {
@@ -64,13 +68,13 @@ SINGLE_PASS = {**MATRICES, "4x2": np.array(MATRICES["2x4"]).T.tolist()}
 # ---------------------------------------------------------------- sampling
 
 
-def _pass(w: np.ndarray, seed: int, sampler: str) -> None:
+def _pass(w: np.ndarray, seed: int, sampler: Sampler) -> None:
     """One rewiring pass over the rows of the (possibly strided) array ``w``."""
     _C.rewire(w.__dlpack__(), seed_words(seed), passes=1, sampler=CODES[sampler])
 
 
 @functools.cache
-def draw(name: str, sampler: str, mode: str) -> collections.Counter:
+def draw(name: str, sampler: Sampler, mode: str) -> collections.Counter[bytes]:
     """Counts of each distinct output over N seeds.
 
     mode: "one" - a single pass over the rows;
@@ -79,7 +83,7 @@ def draw(name: str, sampler: str, mode: str) -> collections.Counter:
           one seed; fast: the column pass continues the row pass's stream).
     """
     base = np.array((SINGLE_PASS if mode == "one" else MATRICES)[name], dtype=np.float32)
-    counts: collections.Counter = collections.Counter()
+    counts: collections.Counter[bytes] = collections.Counter()
     for s in NUMPY_SEEDS if sampler == "numpy" else FAST_SEEDS:
         if mode == "pa":
             t = torch.from_numpy(base.copy())
@@ -98,7 +102,7 @@ def draw(name: str, sampler: str, mode: str) -> collections.Counter:
 
 
 @functools.cache
-def exact(name: str, mode: str) -> dict:
+def exact(name: str, mode: str) -> dict[bytes, float]:
     """Exact probability of each output matrix (keyed by its bytes)."""
     w = np.array((SINGLE_PASS if mode == "one" else MATRICES)[name], dtype=np.float32)
     return exact_distribution(w, 1 if mode == "one" else 2)
@@ -182,11 +186,11 @@ UNSEEDED = {
 N_UNSEEDED = 20_000  # a public call costs ~0.1 ms; the coupled passes fail at chi-square ~ 10^4
 
 
-def draw_unseeded(entry: str) -> collections.Counter:
+def draw_unseeded(entry: str) -> collections.Counter[bytes]:
     """Counts of each output of unseeded calls in a row on the 3x3 matrix (all
     at one state of torch's generator, which must tell them apart)."""
     base = torch.tensor(MATRICES["3x3"], dtype=torch.float32)
-    counts: collections.Counter = collections.Counter()
+    counts: collections.Counter[bytes] = collections.Counter()
     with torch.random.fork_rng():
         torch.manual_seed(20240)
         for _ in range(N_UNSEEDED):
@@ -220,7 +224,8 @@ ROW1 = [0.4, -0.7, 1.1, 0.0, -0.2]  # the smallest value, -0.7, goes to the firs
 def _first_column_p() -> np.ndarray:
     st = np.array(ROW0, dtype=np.float32).astype(np.float64)
     p = st + np.abs(st.min()) + 1
-    return p / p.sum()
+    probabilities: np.ndarray = p / p.sum()
+    return probabilities
 
 
 def _first_column_counts(rewire_once) -> np.ndarray:
@@ -250,7 +255,7 @@ def test_first_drawn_column_has_probability_p(sampler):
 # ---------------------------------------------------------------- the tests have power
 
 
-def _simulate(name: str, n: int, seed: int, keys) -> collections.Counter:
+def _simulate(name: str, n: int, seed: int, keys) -> collections.Counter[bytes]:
     """Vectorised PA rewiring in numpy, independent passes, with a pluggable key rule.
 
     ``keys(rng, P)`` returns one key per column; columns are drawn in

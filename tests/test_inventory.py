@@ -4,15 +4,19 @@ stable names, and a report that accounts for every parameter with >= 2 dimension
 import functools
 import os
 import warnings
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import pytest
 import torch
-from _helpers import bits
+from _helpers import bits, present
 from torch import nn
 
 import parewire
 from parewire.seeding import derive_seed
+
+if TYPE_CHECKING:
+    from torch.distributed.tensor import DTensor
 
 
 def state(model):
@@ -113,11 +117,11 @@ def test_excluding_one_name_of_a_tied_tensor_protects_every_name():
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(16, 16, bias=False), nn.Linear(16, 16, bias=False))
     model[1].weight = model[0].weight
-    before = model[0].weight.detach().clone()
+    before = cast(nn.Linear, model[0]).weight.detach().clone()
     report = parewire.rewire_model(model, exclude="1.weight", seed=0)
     assert report.rewired == []
     assert report["0.weight"].skipped == "excluded (tied to 1.weight)"
-    assert torch.equal(model[0].weight, before)
+    assert torch.equal(cast(nn.Linear, model[0]).weight, before)
 
 
 def test_a_module_shared_under_two_names_is_rewired_once():
@@ -160,6 +164,7 @@ def test_conv_transpose_rows_are_output_channels(cls, shape):
     report = parewire.rewire_model(layer, seed=3)
     r = report["weight"]
     assert r.rewired and r.out_dim == 1 and r.module == cls.__name__
+    assert r.before is not None
     assert r.before.rows == shape[1] and r.before.cols == before.numel() // shape[1]
     assert r.before == parewire.strength_stats(before.movedim(1, 0))
     np.testing.assert_array_equal(bits(layer.weight), bits(by_hand(before, r.seed, out_dim=1)))
@@ -187,7 +192,7 @@ def test_gpt2_style_conv1d_is_recognised_without_transformers_and_rewired_by_out
     layer = _fake_hf_conv1d()(nf=24, nx=16)  # weight [in=16, out=24]
     before = layer.weight.detach().clone()
     r = parewire.rewire_model(nn.Sequential(layer), seed=1)["0.weight"]
-    assert r.rewired and r.out_dim == 1 and (r.before.rows, r.before.cols) == (24, 16)
+    assert r.rewired and r.before is not None and r.out_dim == 1 and (r.before.rows, r.before.cols) == (24, 16)
     np.testing.assert_array_equal(bits(layer.weight), bits(by_hand(before, r.seed, out_dim=1)))
 
 
@@ -227,13 +232,13 @@ def test_register_layer_adds_a_rule_and_the_registry_is_listed():
         assert parewire.registered_layers()[f"{Mixer.__module__}.{Mixer.__qualname__}"] == parewire.LayerRule(("w",), 1)
         before = m.w.detach().clone()
         report = parewire.rewire_model(nn.Sequential(m), seed=0)
-        assert report["0.w"].rewired and report["0.w"].before.rows == 14
+        assert report["0.w"].rewired and present(report["0.w"].before).rows == 14
         assert report["0.gate"].skipped == "Mixer.gate is not in its layer rule"
         np.testing.assert_array_equal(bits(m.w), bits(by_hand(before, report["0.w"].seed, out_dim=1)))
     finally:
         parewire._registry._RULES.pop(Mixer, None)
     with pytest.raises(TypeError, match="module_type"):
-        parewire.register_layer(int)
+        parewire.register_layer(int)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="params"):
         parewire.register_layer(Mixer, params=[])
     with pytest.raises(ValueError, match=r"package\.module\.Class"):
@@ -310,7 +315,8 @@ def test_torch_compile_and_data_parallel_do_not_change_names_or_seeds():
     expected = state(plain)
     for wrap in (torch.compile, nn.DataParallel, lambda m: torch.compile(nn.DataParallel(m))):
         model = small_net()
-        report = parewire.rewire_model(wrap(model), seed=3)
+        # torch.compile's stub returns a Callable; given a module it returns one (OptimizedModule)
+        report = parewire.rewire_model(cast(nn.Module, wrap(model)), seed=3)
         assert [r.name for r in report] == [r.name for r in expected_report]
         assert report.model == "Sequential"
         for k, v in state(model).items():
@@ -360,13 +366,14 @@ def test_initializer_arguments_are_passed_and_recorded():
     assert report.init == "kaiming_normal(mode='fan_out', nonlinearity='relu')"
     for r in report.rewired:
         w = torch.empty(r.shape)
+        assert r.seed is not None
         g = torch.Generator().manual_seed(derive_seed(r.seed, "init"))
         nn.init.kaiming_normal_(w, mode="fan_out", nonlinearity="relu", generator=g)
         np.testing.assert_array_equal(bits(model.state_dict()[r.name]), bits(by_hand(w, r.seed)))
     with pytest.raises(TypeError, match=r"init 'kaiming_normal' does not accept \{'fan': 1\}"):
         parewire.rewire_model(model, init=("kaiming_normal", {"fan": 1}))
     with pytest.raises(TypeError, match=r"init as a tuple"):
-        parewire.rewire_model(model, init=("kaiming_normal", "fan_out"))
+        parewire.rewire_model(model, init=("kaiming_normal", "fan_out"))  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="do not pass generator"):
         parewire.rewire_model(model, init=("normal", {"generator": None}))
     a, b = nn.Linear(6, 6), nn.Linear(6, 6)
@@ -381,6 +388,7 @@ def test_named_initializers_work_on_16_bit_weights_by_drawing_in_float32(dtype):
     report = parewire.rewire_model(model, init="orthogonal", seed=0)
     for r in report.rewired:
         w = torch.empty(r.shape)
+        assert r.seed is not None
         nn.init.orthogonal_(w, generator=torch.Generator().manual_seed(derive_seed(r.seed, "init")))
         np.testing.assert_array_equal(bits(model.state_dict()[r.name]), bits(by_hand(w.to(dtype), r.seed)))
 
@@ -390,6 +398,7 @@ def test_conv_transpose_initialisers_see_output_neurons_on_dimension_zero():
     report = parewire.rewire_model(layer, init="kaiming_uniform", seed=1)
     r = report["weight"]
     w = torch.empty(10, 6, 3, 3)  # fan_in = 6 * 9 inputs per output channel
+    assert r.seed is not None
     nn.init.kaiming_uniform_(w, generator=torch.Generator().manual_seed(derive_seed(r.seed, "init")))
     parewire.pa_rewire_(w, seed=r.seed)
     np.testing.assert_array_equal(bits(layer.weight), bits(w.movedim(0, 1)))
@@ -399,7 +408,7 @@ def test_rewirer_rewires_a_tied_weight_once_and_names_it_tied():
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(10, 10, bias=False), nn.Linear(10, 10, bias=False))
     model[1].weight = model[0].weight
-    before = model[0].weight.detach().clone()
+    before = cast(nn.Linear, model[0]).weight.detach().clone()
     rw = parewire.rewirer(seed=6)
     model.apply(rw)
     assert [(r.name, r.status) for r in rw.report.records] == [
@@ -430,9 +439,9 @@ def test_a_dtensor_without_group_is_refused_with_a_hint():
         mesh = init_device_mesh("cpu", (1,))
         layer = nn.Linear(6, 6)
         layer.weight = nn.Parameter(distribute_tensor(layer.weight.detach(), mesh, [Replicate()]))
-        before = layer.weight.full_tensor().clone()
+        before = cast("DTensor", layer.weight).full_tensor().clone()
         with pytest.raises(ValueError, match=r"'weight' is a DTensor.*pass group="):
             parewire.rewire_model(layer, seed=0)
-        assert torch.equal(layer.weight.full_tensor(), before)
+        assert torch.equal(cast("DTensor", layer.weight).full_tensor(), before)
     finally:
         dist.destroy_process_group()

@@ -4,6 +4,7 @@ threads, all-or-nothing, and real torchvision models."""
 import functools
 import math
 import sys
+from typing import cast
 
 import numpy as np
 import pytest
@@ -81,7 +82,7 @@ def test_tied_weights_are_rewired_once_under_the_first_name():
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(16, 16, bias=False), nn.Tanh(), nn.Linear(16, 16, bias=False))
     model[2].weight = model[0].weight
-    before = model[0].weight.detach().clone()
+    before = cast(nn.Linear, model[0]).weight.detach().clone()
     report = parewire.rewire_model(model, seed=9)
     assert [r.name for r in report.rewired] == ["0.weight"]
     assert report["2.weight"].skipped == "tied to 0.weight"
@@ -228,6 +229,7 @@ def test_every_init_name_initialises_from_the_parameter_seed_then_rewires(init):
     assert report.init == init
     for r in report.rewired:
         # what the docs promise: init from a generator seeded by derive_seed(seed, "init"), then pa_rewire_
+        assert r.seed is not None and r.before is not None and r.after is not None
         w = torch.empty_like(before[r.name])
         INITIALIZERS[init](w, generator=torch.Generator().manual_seed(derive_seed(r.seed, "init")))
         np.testing.assert_array_equal(bits(model.state_dict()[r.name]), bits(expected_rewire(w, r.seed)))
@@ -267,6 +269,7 @@ def test_stabilize_keeps_the_best_of_k_draws_before_rewiring():
     assert report.stabilize == 5
     for r in report.rewired:
         w = torch.empty_like(model.state_dict()[r.name])
+        assert r.seed is not None
         g = torch.Generator().manual_seed(derive_seed(r.seed, "init"))
         parewire.stabilize_strength_(w, functools.partial(nn.init.kaiming_normal_, generator=g), 5)
         assert parewire.strength_stats(w) == r.before
@@ -281,19 +284,19 @@ def test_bad_init_and_stabilize_arguments():
     with pytest.raises(ValueError, match=r"unknown init 'glorot'.*orthogonal"):
         parewire.rewire_model(model, init="glorot")
     with pytest.raises(TypeError, match="init must be"):
-        parewire.rewire_model(model, init=3)
+        parewire.rewire_model(model, init=3)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="stabilize must be a non-negative int"):
         parewire.rewire_model(model, init="normal", stabilize=-1)
     with pytest.raises(TypeError, match="stabilize"):
-        parewire.rewire_model(model, init="normal", stabilize=2.0)
+        parewire.rewire_model(model, init="normal", stabilize=2.0)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="unknown sampler"):
-        parewire.rewire_model(model, sampler="slow")
+        parewire.rewire_model(model, sampler="slow")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="seed must be non-negative"):
         parewire.rewire_model(model, seed=-1)
     with pytest.raises(ValueError, match="workers"):
         parewire.rewire_model(model, workers=0)
     with pytest.raises(TypeError, match=r"nn\.Module or a state_dict"):
-        parewire.rewire_model(torch.randn(3, 3))
+        parewire.rewire_model(torch.randn(3, 3))  # type: ignore[arg-type]
     assert_same_state(state(model), before)
 
 
@@ -399,10 +402,10 @@ def test_progress_bar_is_optional(monkeypatch, capsys, have_tqdm):
 
 def test_rewirer_works_with_model_apply_and_reports():
     model = nn.Sequential(nn.Linear(12, 10), nn.ReLU(), nn.Sequential(nn.Linear(10, 8), nn.LayerNorm(8)))
-    model[2][0].weight.requires_grad_(False)
+    cast(nn.Sequential, model[2])[0].weight.requires_grad_(False)
     twin = nn.Sequential(nn.Linear(12, 10), nn.ReLU(), nn.Sequential(nn.Linear(10, 8), nn.LayerNorm(8)))
     twin.load_state_dict(model.state_dict())
-    twin[2][0].weight.requires_grad_(False)
+    cast(nn.Sequential, twin[2])[0].weight.requires_grad_(False)
     before = state(model)
 
     rw = parewire.rewirer(init="xavier_uniform", seed=4)
@@ -417,7 +420,7 @@ def test_rewirer_works_with_model_apply_and_reports():
     w = torch.empty(10, 12)
     nn.init.xavier_uniform_(w, generator=torch.Generator().manual_seed(derive_seed(seed, "init")))
     np.testing.assert_array_equal(bits(model[0].weight), bits(expected_rewire(w, seed)))
-    np.testing.assert_array_equal(bits(model[2][0].weight), bits(before["2.0.weight"]))
+    np.testing.assert_array_equal(bits(cast(nn.Sequential, model[2])[0].weight), bits(before["2.0.weight"]))
     for k in ("2.1.weight", "2.1.bias", "0.bias"):
         np.testing.assert_array_equal(bits(model.state_dict()[k]), bits(before[k]))
 
@@ -429,7 +432,7 @@ def test_rewirer_works_with_model_apply_and_reports():
 
 def test_rewirer_rejects_non_type_selectors():
     with pytest.raises(TypeError, match="module types"):
-        parewire.rewirer(layers="*.weight")
+        parewire.rewirer(layers="*.weight")  # type: ignore[arg-type]
 
 
 # -- real models (torchvision is optional) -----------------------------------------------------------
@@ -448,13 +451,14 @@ def test_resnet18_every_conv_and_fc_weight_is_a_rewired_permutation():
     for r in report.rewired:
         assert is_permutation(after[r.name], before[r.name]) and not torch.equal(after[r.name], before[r.name])
         if r.name in convs:
+            assert r.before is not None and r.after is not None
             assert r.after.in_var < r.before.in_var and r.after.out_var < r.before.out_var
     for k, v in before.items():
         if k not in report.seeds:
             np.testing.assert_array_equal(bits(after[k]), bits(v), err_msg=k)
     r = report["layer4.1.conv2.weight"]
     np.testing.assert_array_equal(bits(after[r.name]), bits(expected_rewire(before[r.name], r.seed)))
-    assert report.variance_reduction > 0.8
+    assert report.variance_reduction is not None and report.variance_reduction > 0.8
 
 
 def test_vision_transformer_linear_layers_and_zero_initialised_head():
@@ -477,7 +481,9 @@ def test_vision_transformer_linear_layers_and_zero_initialised_head():
     zeros = nn.Linear(32, 10)
     nn.init.zeros_(zeros.weight)
     r = parewire.rewire_model(zeros, seed=0)["weight"]
-    assert r.before.in_var == 0 and r.variance_reduction is None  # nothing to reduce, no division by zero
+    assert (
+        r.before is not None and r.before.in_var == 0 and r.variance_reduction is None
+    )  # nothing to reduce, no division by zero
 
 
 def test_mobilenet_depthwise_convolutions_are_rewired():
@@ -492,8 +498,10 @@ def test_mobilenet_depthwise_convolutions_are_rewired():
     assert depthwise <= set(rewired)
     for n in depthwise:
         r = rewired[n]
+        assert r.before is not None and r.after is not None
         assert r.shape[1] == 1 and r.before.cols == r.shape[2] * r.shape[3]
         assert r.after.in_var < r.before.in_var and r.after.out_var < r.before.out_var
+    assert report.variance_reduction is not None
     assert math.isfinite(report.variance_reduction) and report.variance_reduction > 0.5
     assert all(torch.equal(model.state_dict()[k], v) for k, v in before.items() if "bn" in k or "running" in k)
 

@@ -102,7 +102,7 @@ def test_bad_restore_arguments_are_refused_before_any_work(tmp_path):
     model = net(n=2)
     before = state(model)
     with pytest.raises(ValueError, match="restore must be one of"):
-        parewire.rewire_model(model, restore="tape")
+        parewire.rewire_model(model, restore="tape")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"restore_dir .* is not a folder"):
         parewire.rewire_model(model, restore="disk", restore_dir=str(tmp_path / "missing"))
     assert same(state(model), before)

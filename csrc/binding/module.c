@@ -411,7 +411,8 @@ static PyObject *pw_py_strength_stats(PyObject *self, PyObject *args, PyObject *
         return NULL;
     double *row_sums = NULL, *col_sums = NULL;
     if (want_sums) {
-        if ((row_bytes = sums_buffer(bt.view.rows, fn)) == NULL || (col_bytes = sums_buffer(bt.view.cols, fn)) == NULL)
+        if ((row_bytes = sums_buffer(bt.view.rows, fn)) == NULL ||
+            (col_bytes = sums_buffer(bt.view.cols, fn)) == NULL)
             goto error;
         if ((row_sums = (double *)PyBytes_AsString(row_bytes)) == NULL ||
             (col_sums = (double *)PyBytes_AsString(col_bytes)) == NULL)
@@ -437,13 +438,12 @@ error:
     return result;
 }
 
-PyDoc_STRVAR(simd_variant_doc,
-"simd_variant($module, /, name=None)\n--\n\n"
-"The SIMD variant of the kernels' hot loops that calls use (every variant\n"
-"gives the same bits). name: one of simd_variants() to use from now on in\n"
-"this process, \"auto\" for the automatic choice (the PAREWIRE_SIMD\n"
-"environment variable if it names one, else the best this CPU runs), or\n"
-"None to only ask. Returns the variant in use.");
+PyDoc_STRVAR(simd_variant_doc, "simd_variant($module, /, name=None)\n--\n\n"
+                               "The SIMD variant of the kernels' hot loops that calls use (every variant\n"
+                               "gives the same bits). name: one of simd_variants() to use from now on in\n"
+                               "this process, \"auto\" for the automatic choice (the PAREWIRE_SIMD\n"
+                               "environment variable if it names one, else the best this CPU runs), or\n"
+                               "None to only ask. Returns the variant in use.");
 
 static PyObject *pw_py_simd_variant(PyObject *self, PyObject *args, PyObject *kwargs)
 {
@@ -453,14 +453,16 @@ static PyObject *pw_py_simd_variant(PyObject *self, PyObject *args, PyObject *kw
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|z:simd_variant", kwlist, &name))
         return NULL;
     if (name && pw_simd_select(strcmp(name, "auto") == 0 ? NULL : name) != PW_OK)
-        return PyErr_Format(PyExc_ValueError, "parewire._C.simd_variant: unknown or unsupported variant '%.100s' "
-                            "(see simd_variants())", name);
+        return PyErr_Format(PyExc_ValueError,
+                            "parewire._C.simd_variant: unknown or unsupported variant '%.100s' "
+                            "(see simd_variants())",
+                            name);
     return PyUnicode_FromString(pw_simd_selected());
 }
 
 PyDoc_STRVAR(simd_variants_doc,
-"simd_variants($module, /)\n--\n\n"
-"The SIMD variants this build and CPU can run, \"portable\" first, the best last.");
+             "simd_variants($module, /)\n--\n\n"
+             "The SIMD variants this build and CPU can run, \"portable\" first, the best last.");
 
 static PyObject *pw_py_simd_variants(PyObject *self, PyObject *noargs)
 {

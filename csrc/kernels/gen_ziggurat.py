@@ -17,7 +17,10 @@ N = 256
 
 def edges(r):
     """Strip edges x[0..N]: x[1] = r, x[i+1] = f^-1(f(x[i]) + v / x[i]), f = exp(-x)."""
-    f = lambda x: math.exp(-x)
+
+    def f(x):
+        return math.exp(-x)
+
     v = r * f(r) + f(r)  # base strip: rectangle [0, r] x [0, f(r)] plus the tail
     x = [v / f(r), r]
     for i in range(1, N):
@@ -45,10 +48,10 @@ print(f"#define PW_ZIG_R {r!r} /* start of the tail */\n")
 print("/* strip i spans heights [pw_zig_f[i], pw_zig_f[i+1]] and widths [0, pw_zig_x[i]] */")
 print("static const double pw_zig_x[257] = {")
 for i in range(0, N + 1, 4):
-    print("    " + " ".join(f"{t!r}," for t in x[i:i + 4]))
+    print("    " + " ".join(f"{t!r}," for t in x[i : i + 4]))
 print("};\n")
 print("/* pw_zig_f[i] = exp(-pw_zig_x[i]) */")
 print("static const double pw_zig_f[257] = {")
 for i in range(0, N + 1, 4):
-    print("    " + " ".join(f"{t!r}," for t in f[i:i + 4]))
+    print("    " + " ".join(f"{t!r}," for t in f[i : i + 4]))
 print("};\n\n#endif")
