@@ -40,8 +40,16 @@ def builders() -> dict[str, Any]:
             out[f"torchvision/{name}"] = ("torchvision", name)
     except ImportError:
         pass
-    for name in ("vit_tiny_patch16_224", "convnext_atto", "efficientnet_b0", "swin_tiny_patch4_window7_224",
-                 "levit_128s", "mixer_s16_224", "nfnet_l0", "mobilevit_xxs"):
+    for name in (
+        "vit_tiny_patch16_224",
+        "convnext_atto",
+        "efficientnet_b0",
+        "swin_tiny_patch4_window7_224",
+        "levit_128s",
+        "mixer_s16_224",
+        "nfnet_l0",
+        "mobilevit_xxs",
+    ):
         out[f"timm/{name}"] = ("timm", name)
     for name in ("gpt2", "bert", "llama", "t5", "vit"):
         out[f"transformers/{name}"] = ("transformers", name)
@@ -66,17 +74,21 @@ def build(kind: str, name: str) -> Any:
             return timm.create_model(name, pretrained=False)
         import transformers as t
 
-        small = dict(hidden_size=256, num_hidden_layers=4, num_attention_heads=4, intermediate_size=1024,
-                     vocab_size=8000)
+        small: dict[str, Any] = dict(
+            hidden_size=256, num_hidden_layers=4, num_attention_heads=4, intermediate_size=1024, vocab_size=8000
+        )
         return {
-            "gpt2": lambda: t.GPT2LMHeadModel(t.GPT2Config(n_layer=4, n_embd=256, n_head=4, vocab_size=8000,
-                                                           bos_token_id=0, eos_token_id=0)),
+            "gpt2": lambda: t.GPT2LMHeadModel(
+                t.GPT2Config(n_layer=4, n_embd=256, n_head=4, vocab_size=8000, bos_token_id=0, eos_token_id=0)
+            ),
             "bert": lambda: t.BertForMaskedLM(t.BertConfig(**small)),
             "llama": lambda: t.LlamaForCausalLM(t.LlamaConfig(num_key_value_heads=2, **small)),
-            "t5": lambda: t.T5ForConditionalGeneration(t.T5Config(d_model=256, d_ff=1024, num_layers=4, num_heads=4,
-                                                                  d_kv=64, vocab_size=8000)),
-            "vit": lambda: t.ViTForImageClassification(t.ViTConfig(
-                **{k: v for k, v in small.items() if k != "vocab_size"})),
+            "t5": lambda: t.T5ForConditionalGeneration(
+                t.T5Config(d_model=256, d_ff=1024, num_layers=4, num_heads=4, d_kv=64, vocab_size=8000)
+            ),
+            "vit": lambda: t.ViTForImageClassification(
+                t.ViTConfig(**{k: v for k, v in small.items() if k != "vocab_size"})
+            ),
         }[name]()
 
 
@@ -89,9 +101,15 @@ def child(kind: str, name: str) -> dict[str, Any]:
     seconds = time.perf_counter() - t0
     status = collections.Counter(r.status for r in report)
     reasons = collections.Counter(r.skipped for r in report if r.status in ("skipped", "not considered"))
-    return {"status": dict(status), "reasons": dict(reasons), "weights": report.numel,
-            "headline": report.variance_reduction, "median": report.median_reduction, "seconds": seconds,
-            "restore": report.restore}
+    return {
+        "status": dict(status),
+        "reasons": dict(reasons),
+        "weights": report.numel,
+        "headline": report.variance_reduction,
+        "median": report.median_reduction,
+        "seconds": seconds,
+        "restore": report.restore,
+    }
 
 
 def percent(x: Any) -> str:
@@ -116,8 +134,12 @@ def main() -> int:
     rows: dict[str, Any] = {}
     t0 = time.perf_counter()
     for i, (label, (kind, name)) in enumerate(todo.items(), 1):
-        res = subprocess.run([sys.executable, __file__, "--child", kind, name], capture_output=True, text=True,
-                             env=dict(os.environ, PYTHONPATH=str(ROOT)))
+        res = subprocess.run(
+            [sys.executable, __file__, "--child", kind, name],
+            capture_output=True,
+            text=True,
+            env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        )
         if res.returncode != 0:
             rows[label] = {"error": res.stderr.strip().splitlines()[-1] if res.stderr.strip() else "failed"}
         else:
@@ -126,11 +148,15 @@ def main() -> int:
     lines = [
         "# rewire_model on models others wrote",
         "",
-        f"{cpu_name()}, {os.cpu_count()} CPUs; commit {git_commit()}; `python benchmarks/model_zoo.py`; "
-        f"{time.perf_counter() - t0:.0f} s in all. Defaults: sampler=numpy, restore=auto, seed=0.",
+        (
+            f"{cpu_name()}, {os.cpu_count()} CPUs; commit {git_commit()}; `python benchmarks/model_zoo.py`; "
+            f"{time.perf_counter() - t0:.0f} s in all. Defaults: sampler=numpy, restore=auto, seed=0."
+        ),
         "",
-        "| model | rewired | tied | skipped | not considered | reasons (skipped, not considered) | weights rewired | "
-        "headline | median layer | seconds |",
+        (
+            "| model | rewired | tied | skipped | not considered | reasons (skipped, not considered) "
+            "| weights rewired | headline | median layer | seconds |"
+        ),
         "|---|--:|--:|--:|--:|---|--:|--:|--:|--:|",
     ]
     for label, r in rows.items():
@@ -139,11 +165,14 @@ def main() -> int:
             continue
         s = r["status"]
         nc = ", ".join(f"{k}: {v}" for k, v in r["reasons"].items()) or ""
-        lines.append(f"| {label} | {s.get('rewired', 0)} | {s.get('tied', 0)} | {s.get('skipped', 0)} | "
-                     f"{s.get('not considered', 0)} | {nc} | {r['weights']:,} | "
-                     f"{percent(r['headline'])} | {percent(r['median'])} | {r['seconds']:.2f} |")
-    write_results(args.out, "model_zoo", "\n".join(lines) + "\n", {"rows": rows, "cpu": cpu_name(),
-                                                                      "commit": git_commit()})
+        lines.append(
+            f"| {label} | {s.get('rewired', 0)} | {s.get('tied', 0)} | {s.get('skipped', 0)} | "
+            f"{s.get('not considered', 0)} | {nc} | {r['weights']:,} | "
+            f"{percent(r['headline'])} | {percent(r['median'])} | {r['seconds']:.2f} |"
+        )
+    write_results(
+        args.out, "model_zoo", "\n".join(lines) + "\n", {"rows": rows, "cpu": cpu_name(), "commit": git_commit()}
+    )
     print("\n".join(lines))
     return 0
 

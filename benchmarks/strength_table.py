@@ -149,11 +149,15 @@ def main() -> None:
 
         with open(args.reuse_stab) as f:
             earlier = json.load(f)
-    command = "python benchmarks/strength_table.py" + "".join(
-        f" --{k.replace('_', '-')} {v}"
-        for k, v in vars(args).items()
-        if v != ap.get_default(k) and k not in ("out", "reuse_stab")
-    ) + (" --reuse-stab benchmarks/results/strength_table.json" if args.reuse_stab else "")
+    command = (
+        "python benchmarks/strength_table.py"
+        + "".join(
+            f" --{k.replace('_', '-')} {v}"
+            for k, v in vars(args).items()
+            if v != ap.get_default(k) and k not in ("out", "reuse_stab")
+        )
+        + (" --reuse-stab benchmarks/results/strength_table.json" if args.reuse_stab else "")
+    )
 
     tasks = []
     for sname, shape in SHAPES.items():
