@@ -11,8 +11,9 @@ from typing import Any, Callable, Union
 from torch import nn
 
 from . import functional
+from ._runner import Progress, RestoreMode
 
-__all__ = ["DEFAULT_SAMPLER", "INITIALIZERS", "Init", "RewireOptions", "make_options"]
+__all__ = ["DEFAULT_SAMPLER", "INITIALIZERS", "Init", "Request", "RewireOptions", "make_options"]
 
 #: The sampler ``rewire_model``, ``rewirer`` and the command line use by default.
 DEFAULT_SAMPLER: functional.Sampler = "numpy"
@@ -48,6 +49,25 @@ class RewireOptions:
     init_takes_generator: bool = False
     stabilize: int = 0
     sampler: functional.Sampler = DEFAULT_SAMPLER
+
+
+@dataclass(frozen=True)
+class Request:
+    """One ``rewire_model`` or ``rewirer`` call with its arguments checked: what to do to each
+    parameter, where the seeds come from, and how to run it."""
+
+    options: RewireOptions
+    #: The base seed; each parameter's seed is derived from it and the parameter's name.
+    base: int
+    #: An explicit ``seed=`` (both passes from one seed, as the reference) rather than a drawn one.
+    seeded: bool
+    #: Worker threads over parameters (None: chosen from how many there are).
+    workers: int | None
+    restore: RestoreMode
+    restore_dir: str | None
+    progress: bool | Progress
+    #: The entry point, as errors name it.
+    fn: str
 
 
 def _takes_generator(fn: Callable[..., Any]) -> bool:

@@ -52,7 +52,7 @@ import torch.distributed as dist
 
 from ._bridge import CancelToken
 from ._inventory import NOT_CONSIDERED, is_dtensor
-from ._runner import Job, Restore, RestoreMode, RunFailed, choose_restore, make_snapshots, run
+from ._runner import Job, Restore, RunFailed, choose_restore, make_snapshots, run
 from ._runner import _InterruptGuard as InterruptGuard
 from ._step import name_error, rewire_entry
 from .seeding import derive_seed
@@ -61,7 +61,7 @@ if TYPE_CHECKING:
     from torch.distributed.tensor import DTensor
 
     from ._inventory import Entry
-    from ._options import RewireOptions
+    from ._options import Request, RewireOptions
     from .report import ParameterRecord, RewireReport
 
 __all__ = ["DistributedRewireError", "Call", "call", "plan", "resolve_group", "reshard_fsdp", "rewire", "set_timeout"]
@@ -372,10 +372,9 @@ def _layout(t: torch.Tensor) -> str:
     return f"DTensor {tuple(t.placements)} on mesh ({where})"
 
 
-def _fingerprint(
-    entries: Sequence[Entry], options: RewireOptions, seeded: bool, base: int, restore: RestoreMode
-) -> list[tuple[str, str]]:
+def _fingerprint(entries: Sequence[Entry], request: Request) -> list[tuple[str, str]]:
     """(item, value) pairs that must be equal on every rank: options, then every selected parameter."""
+    options = request.options
     init = options.init
     if init is not None and not options.named:
         inner = getattr(init, "func", init)  # a partial with keyword arguments
@@ -384,11 +383,11 @@ def _fingerprint(
     else:
         init_text = repr(options.init_name)
     items = [
-        ("seed", str(base) if seeded else "none (rank 0's is used)"),
+        ("seed", str(request.base) if request.seeded else "none (rank 0's is used)"),
         ("init", init_text),
         ("stabilize", str(options.stabilize)),
         ("sampler", repr(options.sampler)),
-        ("restore", repr(restore)),
+        ("restore", repr(request.restore)),
     ]
     for k, e in enumerate(e for e in entries if e.status != NOT_CONSIDERED):
         t = e.tensor
@@ -469,33 +468,24 @@ def _write_shard(param: DTensor, full: torch.Tensor) -> torch.Tensor:
 
 
 def _agree_on_plan(
-    current: Call,
-    inventory_entries: Sequence[Entry],
-    entries: Sequence[Entry],
-    options: RewireOptions,
-    base: int,
-    seeded: bool,
-    restore: RestoreMode,
-    restore_dir: str | None,
-    fn: str,
+    current: Call, inventory_entries: Sequence[Entry], entries: Sequence[Entry], request: Request
 ) -> tuple[Restore, int]:
     """Step "plan": local checks and the fingerprint.  Returns this rank's restore mode and the base
     seed every rank uses (group rank 0's)."""
+    fn = request.fn
     untouched = " (before any data moved; no weights were changed)"
     local_bytes = sum(_local(e.tensor).numel() * e.tensor.element_size() for e in entries)
 
     def check() -> tuple[Restore, str]:
-        _check_local(entries, options, current, fn)
+        _check_local(entries, request.options, current, fn)
         # The write-back keeps this rank's old values so that every rank can go back: "auto" picks memory
         # or disk even with init= (a DTensor half old and half new would be neither).
-        mode = choose_restore(restore, local_bytes, False, restore_dir, fn)
-        return mode, _digest(_fingerprint(inventory_entries, options, seeded, base, restore))
+        mode = choose_restore(request.restore, local_bytes, False, request.restore_dir, fn)
+        return mode, _digest(_fingerprint(inventory_entries, request))
 
-    (mode, _), shared = current.agree("plan", check, lambda result: (result[1], base), untouched)
+    (mode, _), shared = current.agree("plan", check, lambda result: (result[1], request.base), untouched)
     if any(digest != shared[0][0] for digest, _ in shared):
-        _, prints = current.agree(
-            "plan-detail", lambda: None, lambda _: _fingerprint(inventory_entries, options, seeded, base, restore)
-        )
+        _, prints = current.agree("plan-detail", lambda: None, lambda _: _fingerprint(inventory_entries, request))
         message, differing = _first_difference(prints, current.ranks)
         raise DistributedRewireError(
             f"{fn}: the ranks were called differently{untouched}: {message}", [current.ranks[0], *differing]
@@ -528,14 +518,7 @@ def _gather_share(
 
 
 def _rewire_share(
-    mine: dict[int, torch.Tensor],
-    entries: Sequence[Entry],
-    options: RewireOptions,
-    base: int,
-    seeded: bool,
-    workers: int,
-    progress: Any,
-    fn: str,
+    mine: dict[int, torch.Tensor], entries: Sequence[Entry], request: Request, base: int, workers: int
 ) -> dict[int, ParameterRecord]:
     """Initialise and rewire the owned copies in place (threads, Ctrl-C: the runner's)."""
     order = sorted(mine)
@@ -547,18 +530,18 @@ def _rewire_share(
             return rewire_entry(
                 e,
                 derive_seed(base, e.name),
-                options,
+                request.options,
                 target=mine[order[k]],
-                coupled=seeded,
+                coupled=request.seeded,
                 cancel=cancel,
                 threads=threads,
             )
         except BaseException as exc:  # noqa: B036 - named, then handled by the runner
-            raise name_error(exc, fn, e.name) from exc.__cause__
+            raise name_error(exc, request.fn, e.name) from exc.__cause__
 
     try:  # private copies: nothing of the caller's to restore
         records = run(
-            jobs, work, workers=workers, snapshots=make_snapshots("none"), progress=progress, capacity=workers
+            jobs, work, workers=workers, snapshots=make_snapshots("none"), progress=request.progress, capacity=workers
         )
     except RunFailed as failure:
         raise failure.error from None
@@ -603,23 +586,16 @@ def rewire(
     current: Call,
     inventory_entries: Sequence[Entry],
     entries: Sequence[Entry],
-    options: RewireOptions,
-    base: int,
-    *,
-    seeded: bool,
-    workers: int,
-    restore: RestoreMode,
-    restore_dir: str | None,
-    progress: Any,
+    request: Request,
     make_report: Callable[[list[ParameterRecord], Restore | None], RewireReport],
-    fn: str,
 ) -> RewireReport:
     """The distributed path of ``rewire_model`` (see the module docstring).
 
     ``inventory_entries`` are every entry of the inventory (the fingerprint
-    covers skipped and tied ones too); ``entries`` those to rewire.
+    covers skipped and tied ones too); ``entries`` those to rewire; ``request.workers`` is resolved.
     """
-    mode, base = _agree_on_plan(current, inventory_entries, entries, options, base, seeded, restore, restore_dir, fn)
+    fn, options, restore, workers = request.fn, request.options, request.restore, request.workers or 1
+    mode, base = _agree_on_plan(current, inventory_entries, entries, request)
     owners = plan([e.tensor.numel() for e in entries], current.world)
     mine: dict[int, torch.Tensor] = {}
 
@@ -627,11 +603,11 @@ def rewire(
         mine.update(_gather_share(current, entries, owners, options.init is not None))
         if current.decided("rewired"):  # another rank failed already: do not start the work
             return {}
-        return _rewire_share(mine, entries, options, base, seeded, workers, progress, fn)
+        return _rewire_share(mine, entries, request, base, workers)
 
     own_records, _ = current.agree("rewired", gather_and_rewire, when=" (no weights were changed)")
     records: dict[int, ParameterRecord] = {}
-    snapshots = make_snapshots(mode, restore_dir)
+    snapshots = make_snapshots(mode, request.restore_dir)
     written: list[int] = []
 
     def exchange_and_write() -> None:

@@ -13,6 +13,7 @@ the per-parameter step and adds agreement between ranks.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import math
 import time
@@ -24,7 +25,7 @@ from torch import nn
 
 from . import distributed, functional
 from ._inventory import Entry, Inventory, Layers, Patterns, build_inventory, is_dtensor, unwrap
-from ._options import DEFAULT_SAMPLER, INITIALIZERS, Init, RewireOptions, make_options
+from ._options import DEFAULT_SAMPLER, INITIALIZERS, Init, Request, RewireOptions, make_options
 from ._registry import rule_for
 from ._runner import (
     RESTORE_MODES,
@@ -93,65 +94,56 @@ def _validate(entries: list[Entry], options: RewireOptions, fn: str) -> list[Mea
     return out
 
 
+def _report(
+    request: Request, model: str, records: list[ParameterRecord], workers: int, seconds: float, mode: Restore | None
+) -> RewireReport:
+    o = request.options
+    return RewireReport(
+        model=model,
+        records=records,
+        seed=request.base,
+        sampler=o.sampler,
+        init=o.init_name,
+        stabilize=o.stabilize,
+        workers=workers,
+        seconds=seconds,
+        restore=mode,
+    )
+
+
 def _drive(
     inventory: Inventory,
-    options: RewireOptions,
-    base: int,
+    request: Request,
     *,
-    seeded: bool,
-    workers: int | None,
-    restore: RestoreMode,
-    restore_dir: str | None,
-    progress: Progress,
     dist_call: distributed.Call | None,
     model_name: str,
     t_start: float,
-    fn: str,
 ) -> RewireReport:
     """The one path from an inventory to a report (see the module docstring)."""
     entries = inventory.to_rewire
+    options, workers, fn = request.options, request.workers, request.fn
     n_workers = workers if workers is not None else default_workers(len(entries))
     capacity = workers if workers is not None else default_workers(1 << 30)  # threads the run may use
 
     def report(records: list[ParameterRecord], mode: Restore | None) -> RewireReport:
         by_name = {r.name: r for r in records}
-        return RewireReport(
-            model=model_name,
-            records=[by_name.get(e.name) or e.record() for e in inventory.entries],
-            seed=base,
-            sampler=options.sampler,
-            init=options.init_name,
-            stabilize=options.stabilize,
-            workers=n_workers,
-            seconds=time.perf_counter() - t_start,
-            restore=mode,
-        )
+        in_order = [by_name.get(e.name) or e.record() for e in inventory.entries]
+        return _report(request, model_name, in_order, n_workers, time.perf_counter() - t_start, mode)
 
     if dist_call is not None:
         return distributed.rewire(
-            dist_call,
-            inventory.entries,
-            entries,
-            options,
-            base,
-            seeded=seeded,
-            workers=n_workers,
-            restore=restore,
-            restore_dir=restore_dir,
-            progress=progress,
-            make_report=report,
-            fn=fn,
+            dist_call, inventory.entries, entries, dataclasses.replace(request, workers=n_workers), report
         )
     befores = _validate(entries, options, fn)
-    seeds = [derive_seed(base, e.name) for e in entries]
+    seeds = [derive_seed(request.base, e.name) for e in entries]
     nbytes = sum(e.tensor.numel() * e.tensor.element_size() for e in entries)
-    mode = choose_restore(restore, nbytes, options.init is not None, restore_dir, fn)
+    mode = choose_restore(request.restore, nbytes, options.init is not None, request.restore_dir, fn)
     jobs = [Job(e.name, e.tensor, e.tensor.numel()) for e in entries]
 
     def work(i: int, cancel: Any, threads: int) -> ParameterRecord:
         try:
             return rewire_entry(
-                entries[i], seeds[i], options, before=befores[i], coupled=seeded, cancel=cancel, threads=threads
+                entries[i], seeds[i], options, before=befores[i], coupled=request.seeded, cancel=cancel, threads=threads
             )
         except BaseException as e:  # noqa: B036 - named, then handled by the runner
             raise name_error(e, fn, entries[i].name) from e.__cause__
@@ -161,8 +153,8 @@ def _drive(
             jobs,
             work,
             workers=n_workers,
-            snapshots=make_snapshots(mode, restore_dir),
-            progress=progress,
+            snapshots=make_snapshots(mode, request.restore_dir),
+            progress=request.progress,
             capacity=capacity,
         )
     except RunFailed as failure:
@@ -330,20 +322,8 @@ def rewire_model(
         base = resolve_seed(seed, generator, fn)
         if name is None:
             name = type(unwrap(model) if isinstance(model, nn.Module) else model).__name__
-        return _drive(
-            inventory,
-            options,
-            base,
-            seeded=seed is not None,
-            workers=workers,
-            restore=restore,
-            restore_dir=restore_dir,
-            progress=progress,
-            dist_call=dist_call,
-            model_name=name,
-            t_start=t_start,
-            fn=fn,
-        )
+        request = Request(options, base, seed is not None, workers, restore, restore_dir, progress, fn)
+        return _drive(inventory, request, dist_call=dist_call, model_name=name, t_start=t_start)
 
 
 # -- model.apply ---------------------------------------------------------------------------
@@ -365,42 +345,12 @@ class Rewirer:
     nothing; modules visited earlier stay rewired if a later one fails.
     """
 
-    def __init__(
-        self,
-        *,
-        init: Init = None,
-        stabilize: int = 0,
-        seed: int | None = None,
-        sampler: functional.Sampler = DEFAULT_SAMPLER,
-        layers: type[nn.Module] | Sequence[type[nn.Module]] | None = None,
-        generator: torch.Generator | None = None,
-    ) -> None:
-        fn = "rewirer"
-        self.options = make_options(init, stabilize, sampler, fn)
-        check_seed(seed, fn)
-        if layers is None:
-            self.types: tuple[type[nn.Module], ...] | None = None
-        elif isinstance(layers, type) and issubclass(layers, nn.Module):
-            self.types = (layers,)
-        elif (
-            isinstance(layers, (list, tuple))
-            and layers
-            and all(isinstance(t, type) and issubclass(t, nn.Module) for t in layers)
-        ):
-            self.types = tuple(layers)
-        else:
-            raise TypeError(f"{fn}: layers must be module types, got {layers!r}")
-        self.seed = resolve_seed(seed, generator, fn)
-        self._seeded = seed is not None
-        self.report = RewireReport(
-            model="model.apply",
-            records=[],
-            seed=self.seed,
-            sampler=self.options.sampler,
-            init=self.options.init_name,
-            stabilize=self.options.stabilize,
-            workers=1,
-        )
+    def __init__(self, request: Request, types: tuple[type[nn.Module], ...] | None) -> None:
+        self.options = request.options
+        self.seed = request.base
+        self.types = types
+        self._request = request
+        self.report = _report(self._request, "model.apply", [], 1, 0.0, None)
         self._count = 0
         self._claimed: dict[tuple[Any, ...], str] = {}
 
@@ -415,20 +365,7 @@ class Rewirer:
             first = self._claimed.get(e.identity)
             if first is not None and e.status != "not considered":
                 e.status, e.reason = "tied", f"tied to {first}"
-        part = _drive(
-            inventory,
-            self.options,
-            self.seed,
-            seeded=self._seeded,
-            workers=1,
-            restore="memory",
-            restore_dir=None,
-            progress=False,
-            dist_call=None,
-            model_name="model.apply",
-            t_start=t0,
-            fn="rewirer",
-        )
+        part = _drive(inventory, self._request, dist_call=None, model_name="model.apply", t_start=t0)
         for e in inventory.to_rewire:
             self._claimed[e.identity] = e.name
         self.report.records.extend(r for r in part.records if r.status != "not considered")
@@ -453,4 +390,21 @@ def rewirer(
         >>> model.apply(rw)
         >>> print(rw.report)
     """
-    return Rewirer(init=init, stabilize=stabilize, seed=seed, sampler=sampler, layers=layers, generator=generator)
+    fn = "rewirer"
+    options = make_options(init, stabilize, sampler, fn)
+    check_seed(seed, fn)
+    types: tuple[type[nn.Module], ...] | None
+    if layers is None:
+        types = None
+    elif isinstance(layers, type) and issubclass(layers, nn.Module):
+        types = (layers,)
+    elif (
+        isinstance(layers, (list, tuple))
+        and layers
+        and all(isinstance(t, type) and issubclass(t, nn.Module) for t in layers)
+    ):
+        types = tuple(layers)
+    else:
+        raise TypeError(f"{fn}: layers must be module types, got {layers!r}")
+    base = resolve_seed(seed, generator, fn)
+    return Rewirer(Request(options, base, seed is not None, 1, "memory", None, False, fn), types)
