@@ -61,6 +61,20 @@ def _legacy_seed(seed: Any, fn: str) -> tuple[SeedWords | None, np.random.PCG64 
         raise type(e)(f"{fn}: invalid seed {seed!r}: {e}") from None
 
 
+def _rewire(weights: Any, words: SeedWords, passes: int, reseed: bool, fn: str) -> SeedWords:
+    """The kernel with the reference's sampler; returns the stream's final state."""
+    return _bridge.rewire(
+        weights,
+        words,
+        passes=passes,
+        sampler=_C.SAMPLER_NUMPY,
+        reseed=reseed,
+        threads=default_threads(weights),
+        fn=fn,
+        arg="weights",
+    )
+
+
 def _run(weights: Any, seed: Any, passes: int, fn: str) -> Any:
     _bridge.check_weights(weights, fn, "weights", accept_dtensor=False)
     words, bitgen = _legacy_seed(seed, fn)
@@ -70,34 +84,13 @@ def _run(weights: Any, seed: Any, passes: int, fn: str) -> Any:
         # A truthy seed restarts every pass from it (the reference's result);
         # unseeded, the passes continue one stream: independent, as the
         # reference's fresh entropy for each pass makes them.
-        reseed = words is not None
-        if words is None:
-            words = seed_words(state_seed(None, fn))
-        _bridge.rewire(
-            weights,
-            words,
-            passes=passes,
-            sampler=_C.SAMPLER_NUMPY,
-            reseed=reseed,
-            threads=default_threads(weights),
-            fn=fn,
-            arg="weights",
-        )
+        _rewire(weights, words or seed_words(state_seed(None, fn)), passes, words is not None, fn)
         return weights
     # Hold the generator's lock from reading its state to writing it back, as
     # numpy's own methods do, so concurrent calls draw disjoint numbers.
     with bitgen.lock:
         state = bitgen.state
-        final = _bridge.rewire(
-            weights,
-            words_from_state(state),
-            passes=passes,
-            sampler=_C.SAMPLER_NUMPY,
-            reseed=False,
-            threads=default_threads(weights),
-            fn=fn,
-            arg="weights",
-        )
+        final = _rewire(weights, words_from_state(state), passes, False, fn)
         state["state"] = {"state": (final[0] << 64) | final[1], "inc": (final[2] << 64) | final[3]}
         bitgen.state = state
     return weights

@@ -16,7 +16,7 @@ import statistics
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Union
+from typing import TYPE_CHECKING, Any, Literal, Union, overload
 
 import numpy as np
 
@@ -76,6 +76,31 @@ def _ratio(x: float | None) -> str:
 
 def _shape(shape: tuple[int, ...]) -> str:
     return "x".join(map(str, shape))
+
+
+class _Comparison:
+    """A read-only attribute of a :class:`ParameterRecord`: ``reduce(before.<stat>, after.<stat>)``,
+    or None when the record has no statistics (a property, written once for the five of them)."""
+
+    def __init__(self, reduce: Callable[[float, float], float | None], stat: str, doc: str) -> None:
+        self.reduce, self.stat, self.__doc__ = reduce, stat, doc
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, record: None, owner: type | None = None) -> _Comparison: ...
+    @overload
+    def __get__(self, record: ParameterRecord, owner: type | None = None) -> float | None: ...
+    def __get__(self, record: ParameterRecord | None, owner: type | None = None) -> _Comparison | float | None:
+        if record is None:
+            return self
+        if record.before is None or record.after is None:
+            return None
+        return self.reduce(getattr(record.before, self.stat), getattr(record.after, self.stat))
+
+    def __set__(self, record: ParameterRecord, value: Any) -> None:
+        raise AttributeError(f"ParameterRecord.{self.name} is computed from before and after; it cannot be set")
 
 
 @dataclass
@@ -141,36 +166,16 @@ class ParameterRecord:
         rows = self.shape[self.out_dim]
         return rows, self.numel // rows
 
-    def _both(self, reduce: Callable[[float, float], float | None], attr: str) -> float | None:
-        if self.before is None or self.after is None:
-            return None
-        return reduce(getattr(self.before, attr), getattr(self.after, attr))
-
-    @property
-    def variance_reduction(self) -> float | None:
+    variance_reduction = _Comparison(
+        _reduction,
+        "score",
         """``1 - after.score / before.score`` (score: mean of the in and out
-        strength variances), or None when skipped or undefined."""
-        return self._both(_reduction, "score")
-
-    @property
-    def in_reduction(self) -> float | None:
-        """``1 - after.in_var / before.in_var``, or None."""
-        return self._both(_reduction, "in_var")
-
-    @property
-    def out_reduction(self) -> float | None:
-        """``1 - after.out_var / before.out_var``, or None."""
-        return self._both(_reduction, "out_var")
-
-    @property
-    def in_sd_ratio(self) -> float | None:
-        """In-strength standard deviation after / before, or None."""
-        return self._both(_sd_ratio, "in_var")
-
-    @property
-    def out_sd_ratio(self) -> float | None:
-        """Out-strength standard deviation after / before, or None."""
-        return self._both(_sd_ratio, "out_var")
+        strength variances), or None when skipped or undefined.""",
+    )
+    in_reduction = _Comparison(_reduction, "in_var", """``1 - after.in_var / before.in_var``, or None.""")
+    out_reduction = _Comparison(_reduction, "out_var", """``1 - after.out_var / before.out_var``, or None.""")
+    in_sd_ratio = _Comparison(_sd_ratio, "in_var", """In-strength standard deviation after / before, or None.""")
+    out_sd_ratio = _Comparison(_sd_ratio, "out_var", """Out-strength standard deviation after / before, or None.""")
 
     def flat(self) -> dict[str, Any]:
         """One flat row (a dict of scalars) for tables: see :meth:`RewireReport.to_pandas`."""
