@@ -121,17 +121,23 @@ def test_exact_distribution_is_a_distribution():
     assert len(exact("2x4", "independent")) == 24 * 2**3
 
 
-@pytest.mark.parametrize("name", sorted(SINGLE_PASS))
-def test_one_pass_same_distribution(name):
-    p = homogeneity_p(draw(name, "numpy", "one"), draw(name, "fast", "one"))
-    assert p > ALPHA, f"numpy and fast samplers differ on one pass over {name}: p = {p:.2e}"
+# One pass over every matrix (and 4x2, whose rows outnumber its columns); two independent passes over the
+# square and wide ones.
+DISTRIBUTIONS = [(n, "one") for n in sorted(SINGLE_PASS)] + [(n, "independent") for n in sorted(MATRICES)]
+WHAT = {"one": "one pass", "independent": "two independent passes"}
+
+
+@pytest.mark.parametrize(("name", "mode"), DISTRIBUTIONS)
+def test_numpy_and_fast_samplers_same_distribution(name, mode):
+    p = homogeneity_p(draw(name, "numpy", mode), draw(name, "fast", mode))
+    assert p > ALPHA, f"numpy and fast samplers differ on {WHAT[mode]} over {name}: p = {p:.2e}"
 
 
 @pytest.mark.parametrize("sampler", sorted(CODES))
-@pytest.mark.parametrize("name", sorted(SINGLE_PASS))
-def test_one_pass_matches_exact_distribution(name, sampler):
-    p = goodness_of_fit_p(draw(name, sampler, "one"), exact(name, "one"))
-    assert p > ALPHA, f"{sampler} sampler, one pass over {name}: p = {p:.2e}"
+@pytest.mark.parametrize(("name", "mode"), DISTRIBUTIONS)
+def test_sampler_matches_exact_distribution(name, mode, sampler):
+    p = goodness_of_fit_p(draw(name, sampler, mode), exact(name, mode))
+    assert p > ALPHA, f"{sampler} sampler, {WHAT[mode]} over {name}: p = {p:.2e}"
 
 
 def test_pa_rewiring_is_the_two_passes_spelt_out():
@@ -146,19 +152,6 @@ def test_pa_rewiring_is_the_two_passes_spelt_out():
             second = seed_words(s) if sampler == "numpy" else state
             _C.rewire(w.T.__dlpack__(), second, passes=1, sampler=CODES[sampler])
             np.testing.assert_array_equal(t.numpy(), w)
-
-
-@pytest.mark.parametrize("name", sorted(MATRICES))
-def test_independent_passes_same_distribution(name):
-    p = homogeneity_p(draw(name, "numpy", "independent"), draw(name, "fast", "independent"))
-    assert p > ALPHA, f"numpy and fast samplers differ on two independent passes over {name}: p = {p:.2e}"
-
-
-@pytest.mark.parametrize("sampler", sorted(CODES))
-@pytest.mark.parametrize("name", sorted(MATRICES))
-def test_independent_passes_match_exact_distribution(name, sampler):
-    p = goodness_of_fit_p(draw(name, sampler, "independent"), exact(name, "independent"))
-    assert p > ALPHA, f"{sampler} sampler, two independent passes over {name}: p = {p:.2e}"
 
 
 @pytest.mark.parametrize("name", sorted(MATRICES))

@@ -107,15 +107,14 @@ def test_lazy_and_meta_parameters_are_skipped_by_default_and_meta_errs_when_aske
     assert report["0.weight"].skipped == "uninitialised (lazy)"
     assert [r.name for r in report.rewired] == ["1.weight"]
 
-    torch.manual_seed(0)
-    model = nn.Sequential(nn.Linear(6, 5), nn.Linear(5, 4, device="meta"))
-    before = state(model)
-    report = parewire.rewire_model(model, seed=0)
+    def half_on_meta() -> nn.Sequential:
+        return nn.Sequential(nn.Linear(6, 5), nn.Linear(5, 4, device="meta"))
+
+    report = parewire.rewire_model(half_on_meta(), seed=0)
     assert report["1.weight"].skipped == "meta tensor (no values)"
     assert [r.name for r in report.rewired] == ["0.weight"]
 
-    torch.manual_seed(0)
-    model = nn.Sequential(nn.Linear(6, 5), nn.Linear(5, 4, device="meta"))
+    model = half_on_meta()
     before = state(model)
     with pytest.raises(ValueError, match=r"'1\.weight' is a meta tensor"):
         parewire.rewire_model(model, layers=[nn.Linear], seed=0)
