@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
 import pathlib
 import platform
 import subprocess
+import sys
 from typing import Any
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -49,11 +52,64 @@ def run_in_pool(fn, tasks, workers: int, every: int, what: str = "tasks"):
     return done, time.perf_counter() - t0
 
 
-def write_results(out_dir: str | pathlib.Path, stem: str, markdown: str, data: dict[str, Any], indent: int = 1) -> None:
-    """Writes ``<stem>.md`` and ``<stem>.json`` under ``out_dir`` (created if missing)."""
-    import json
+def machine(**extra: Any) -> dict[str, Any]:
+    """The machine and versions a results file was measured with (plus ``extra``)."""
+    import numpy as np
+    import torch
 
+    import parewire
+
+    affinity = getattr(os, "sched_getaffinity", None)
+    return {
+        "cpu": cpu_name(),
+        "cpus_available": len(affinity(0)) if affinity is not None else os.cpu_count(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "parewire": parewire.__version__,
+        "git_commit": git_commit(),
+        "platform": platform.platform(),
+        **extra,
+    }
+
+
+class ChildFailed(RuntimeError):
+    """A child process of a benchmark exited non-zero; the message is its last line of stderr."""
+
+
+def run_child(args: list[str]) -> dict[str, Any]:
+    """Runs ``python <args>`` in a fresh interpreter with the source tree importable and returns the
+    JSON object its last line of output prints; raises :class:`ChildFailed` if it fails."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), str(ROOT / "benchmarks"), env.get("PYTHONPATH")]))
+    res = subprocess.run([sys.executable, *args], capture_output=True, text=True, env=env)
+    if res.returncode != 0:
+        raise ChildFailed(res.stderr.strip().splitlines()[-1] if res.stderr.strip() else f"exit {res.returncode}")
+    row: dict[str, Any] = json.loads(res.stdout.strip().splitlines()[-1])
+    return row
+
+
+def dumps(data: dict[str, Any]) -> str:
+    """JSON with one record per line: each top-level item on a line, and each element of a top-level
+    list (or of a top-level dict of records) on a line of its own, so that a results file diffs by
+    record and stays short."""
+
+    def block(key: str, value: Any) -> str:
+        head = json.dumps(key)
+        if isinstance(value, list) and value:
+            return f"{head}: [\n" + ",\n".join(" " + json.dumps(v) for v in value) + "\n]"
+        if isinstance(value, dict) and value and all(isinstance(v, (dict, list)) for v in value.values()):
+            return f"{head}: {{\n" + ",\n".join(f" {json.dumps(k)}: {json.dumps(v)}" for k, v in value.items()) + "\n}"
+        return f"{head}: {json.dumps(value)}"
+
+    return "{\n" + ",\n".join(block(k, v) for k, v in data.items()) + "\n}\n"
+
+
+def write_results(out_dir: str | pathlib.Path, stem: str, markdown: str, data: dict[str, Any]) -> None:
+    """Writes ``<stem>.md`` and ``<stem>.json`` (one record per line, see :func:`dumps`) under
+    ``out_dir`` (created if missing), and prints the markdown."""
     out = pathlib.Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{stem}.md").write_text(markdown)
-    (out / f"{stem}.json").write_text(json.dumps(data, indent=indent))
+    (out / f"{stem}.json").write_text(dumps(data))
+    print(markdown, end="")

@@ -23,14 +23,14 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import itertools
 import json
 import os
-import subprocess
 import sys
 import time
 from typing import Any
 
-from _env import ROOT, cpu_name, git_commit, write_results
+from _env import ROOT, cpu_name, git_commit, machine, run_child, write_results
 
 RESULTS = ROOT / "benchmarks" / "results"
 
@@ -104,11 +104,10 @@ def child(kind: str, layers: int) -> dict[str, Any]:
     else:
         before = digests(model)
         n = sum(1 for p in model.parameters() if p.ndim == 2) - 1  # Linear weights: all but the embedding
-        calls = []
+        calls = itertools.count(1)
 
         def init(t):
-            calls.append(1)
-            if len(calls) == n:
+            if next(calls) == n:
                 raise RuntimeError("the last parameter's initializer fails")
             nn.init.kaiming_uniform_(t)
 
@@ -134,21 +133,19 @@ def main() -> int:
     if args.child:
         print(json.dumps(child(args.child, args.layers)))
         return 0
-    rows = []
-    for kind in [args.only] if args.only else ["default", "disk"]:
-        cmd = [sys.executable, __file__, "--child", kind, "--layers", str(args.layers)]
-        res = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))
-        if res.returncode != 0:
-            sys.stderr.write(res.stderr)
-            return res.returncode
-        rows.append(json.loads(res.stdout.strip().splitlines()[-1]))
-        print(json.dumps(rows[-1]), flush=True)
+    kinds = [args.only] if args.only else ["default", "disk"]
+    rows = [run_child([__file__, "--child", kind, "--layers", str(args.layers)]) for kind in kinds]
+    write_results(args.out, "big_model", markdown(rows, args.layers), {"machine": machine(), "rows": rows})
+    return 0
+
+
+def markdown(rows: list[dict[str, Any]], layers: int) -> str:
     gib = 1 << 30
     lines = [
-        f"# rewire_model on a LLaMA-7B-shaped model ({args.layers} blocks, bfloat16)",
+        f"# rewire_model on a LLaMA-7B-shaped model ({layers} blocks, bfloat16)",
         "",
         f"{cpu_name()}, {os.cpu_count()} CPUs; commit {git_commit()}; `python benchmarks/bench_big_model.py"
-        + (f" --layers {args.layers}" if args.layers != 32 else "")
+        + (f" --layers {layers}" if layers != 32 else "")
         + "`",
         "",
         "| run | parameters | model | wall | peak RSS | peak above the model | result |",
@@ -164,11 +161,7 @@ def main() -> int:
             f"| {r['kind']} | {r['params'] / 1e9:.2f}e9 | {r['model_bytes'] / gib:.2f} GiB | "
             f"{r['seconds']:.0f} s | {r['peak'] / gib:.2f} GiB | {r['extra'] / gib:.2f} GiB | {what} |"
         )
-    write_results(
-        args.out, "big_model", "\n".join(lines) + "\n", {"rows": rows, "cpu": cpu_name(), "commit": git_commit()}
-    )
-    print("\n".join(lines))
-    return 0
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

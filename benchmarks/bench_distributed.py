@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import torch
 import torch.distributed as dist
-from _env import cpu_name
+from _env import cpu_name, machine, write_results
 from torch import nn
 
 if TYPE_CHECKING:
@@ -213,13 +213,7 @@ def memory(args: argparse.Namespace) -> None:
                 f"{res['workers']} | {r} | {mib(row['local']):.0f} | {mib(row['share']):.0f} | "
                 f"{mib(row['extra']):.0f} | {left:.1f} |"
             )
-    text = "\n".join(lines)
-    print(text)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "distributed_memory.md").write_text(text + "\n")
-    (RESULTS / "distributed_memory.json").write_text(
-        json.dumps({"args": vars(args), "results": results, "torch": torch.__version__}, indent=2) + "\n"
-    )
+    write_results(RESULTS, "distributed_memory", "\n".join(lines) + "\n", {"args": vars(args), "results": results})
 
 
 def rank_main(rank: int, world: int, init_file: str, args: argparse.Namespace, out: str) -> None:
@@ -306,12 +300,8 @@ def main() -> None:
             "one layer's cost. Ranks sharing this 2-core machine beyond 2 cannot speed it up further."
         ),
     ]
-    text = "\n".join(lines)
-    print(text)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "distributed.md").write_text(text + "\n")
-    (RESULTS / "distributed.json").write_text(
-        json.dumps({"args": vars(args), "rows": rows, "cpu": cpu, "torch": torch.__version__}, indent=2) + "\n"
+    write_results(
+        RESULTS, "distributed", "\n".join(lines) + "\n", {"machine": machine(), "args": vars(args), "rows": rows}
     )
 
 

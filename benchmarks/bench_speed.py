@@ -46,7 +46,6 @@ import inspect
 import json
 import os
 import pathlib
-import platform
 import shutil
 import statistics
 import subprocess
@@ -57,7 +56,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from _env import cpu_name, git_commit, write_results
+from _env import machine, write_results
 
 import parewire
 from parewire import reference
@@ -97,20 +96,6 @@ AUTHOR_LAYERS = [
     ("1000x512", (1000, 512)),
     ("128x128x3x3", (128, 128, 3, 3)),
 ]
-
-
-def machine() -> dict[str, Any]:
-    return {
-        "cpu": cpu_name(),
-        "logical_cpus": os.cpu_count(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "torch": torch.__version__,
-        "parewire": getattr(parewire, "__version__", "dev"),
-        "commit": git_commit(),
-        "simd": parewire._C.simd_variant() if hasattr(parewire._C, "simd_variant") else "?",
-    }
 
 
 def timeit(fn, setup, budget: float, max_reps: int, clock=time.process_time) -> list[float]:
@@ -242,13 +227,14 @@ def memory_in_subprocess(shape, sampler):
     """
     kw = ", threads=1" if has_threads() else ""  # the one-thread table's call
     code = (
-        f"import sys, numpy as np, parewire; sys.path.insert(0, {str(HERE)!r}); "
+        "import numpy as np, parewire; "
         "from bench_speed import peak_extra_bytes; "
         f"x = np.random.default_rng(0).standard_normal({tuple(shape)!r}).astype(np.float32); "
         f"parewire.pa_rewire_(np.ones((2, 2), np.float32), seed=1, sampler={sampler!r}); "
         f"print(peak_extra_bytes(lambda: parewire.pa_rewire_(x, seed=1, sampler={sampler!r}{kw})))"
     )
     env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="131072")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE), env.get("PYTHONPATH")]))
     try:
         out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
         return float(out.stdout.strip().splitlines()[-1])
@@ -449,14 +435,14 @@ def main(argv=None) -> int:
     args.ref_rows = 24 if args.quick else 96
 
     torch.set_num_threads(1)  # keep torch's init from competing with the kernels
-    info = machine()
+    info = machine(logical_cpus=os.cpu_count(), simd=parewire._C.simd_variant())
     command = " ".join([os.path.basename(sys.executable)] + sys.argv)
     lines = [
         f"parewire speed benchmark: `{command}`",
         "",
         (
             f"machine: {info['cpu']}, {info['logical_cpus']} logical CPUs; {info['platform']}; "
-            f"python {info['python']}, numpy {info['numpy']}, torch {info['torch']}; commit {info['commit']}; "
+            f"python {info['python']}, numpy {info['numpy']}, torch {info['torch']}; commit {info['git_commit']}; "
             f"SIMD variant {info['simd']}"
         ),
         "",
@@ -541,7 +527,7 @@ def main(argv=None) -> int:
         "models": models,
     }
     write_results(args.out, "speed", "\n".join(lines) + "\n", data)
-    print(f"\nwrote {args.out}/speed.json and speed.md")
+    print(f"\nwrote {args.out}/speed.json and speed.md", file=sys.stderr)
     return 0
 
 

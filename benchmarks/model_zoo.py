@@ -21,12 +21,11 @@ import argparse
 import collections
 import json
 import os
-import subprocess
 import sys
 import time
 from typing import Any
 
-from _env import ROOT, cpu_name, git_commit, write_results
+from _env import ROOT, ChildFailed, cpu_name, git_commit, machine, run_child, write_results
 
 RESULTS = ROOT / "benchmarks" / "results"
 
@@ -134,16 +133,10 @@ def main() -> int:
     rows: dict[str, Any] = {}
     t0 = time.perf_counter()
     for i, (label, (kind, name)) in enumerate(todo.items(), 1):
-        res = subprocess.run(
-            [sys.executable, __file__, "--child", kind, name],
-            capture_output=True,
-            text=True,
-            env=dict(os.environ, PYTHONPATH=str(ROOT)),
-        )
-        if res.returncode != 0:
-            rows[label] = {"error": res.stderr.strip().splitlines()[-1] if res.stderr.strip() else "failed"}
-        else:
-            rows[label] = json.loads(res.stdout.strip().splitlines()[-1])
+        try:
+            rows[label] = run_child([__file__, "--child", kind, name])
+        except ChildFailed as e:
+            rows[label] = {"error": str(e)}
         print(f"{i}/{len(todo)} {label}: {rows[label]}", file=sys.stderr, flush=True)
     lines = [
         "# rewire_model on models others wrote",
@@ -170,10 +163,7 @@ def main() -> int:
             f"{s.get('not considered', 0)} | {nc} | {r['weights']:,} | "
             f"{percent(r['headline'])} | {percent(r['median'])} | {r['seconds']:.2f} |"
         )
-    write_results(
-        args.out, "model_zoo", "\n".join(lines) + "\n", {"rows": rows, "cpu": cpu_name(), "commit": git_commit()}
-    )
-    print("\n".join(lines))
+    write_results(args.out, "model_zoo", "\n".join(lines) + "\n", {"machine": machine(), "rows": rows})
     return 0
 
 

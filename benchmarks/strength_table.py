@@ -29,21 +29,18 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import pathlib
-import platform
-import sys
 import time
 from typing import Any
 
 import numpy as np
 import torch
-from _env import cpu_name, git_commit, run_in_pool, write_results
+from _env import machine, run_in_pool, write_results
 from torch import nn
 
+import parewire
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-import parewire  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 BIG = (4096, 11008)
@@ -103,21 +100,6 @@ def run_task(task: dict[str, Any]) -> dict[str, Any]:
         "values": out,
         "seconds": time.perf_counter() - t0,
         "cpu_seconds": time.process_time() - c0,
-    }
-
-
-def machine() -> dict[str, Any]:
-    cpu = cpu_name()
-    commit = git_commit()
-    return {
-        "cpu": cpu,
-        "cpus_available": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "numpy": np.__version__,
-        "parewire": parewire.__version__,
-        "git_commit": commit,
-        "platform": platform.platform(),
     }
 
 

@@ -32,22 +32,19 @@ import argparse
 import functools
 import hashlib
 import math
-import os
 import pathlib
-import platform
-import sys
 import time
 from typing import Any
 
 import numpy as np
 import torch
-from _env import cpu_name, git_commit, run_in_pool, write_results
+from _env import machine, run_in_pool, write_results
 from scipy import stats
 from torch import nn
 
+import parewire
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-import parewire  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 ARMS = ["baseline", "PA", "stab+PA"]
@@ -171,23 +168,6 @@ def run(task: tuple[str, int, str]) -> dict[str, Any]:
     }
 
 
-def machine() -> dict[str, Any]:
-    cpu = cpu_name()
-    commit = git_commit()
-    import sklearn
-
-    return {
-        "cpu": cpu,
-        "cpus_available": len(os.sched_getaffinity(0)),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "numpy": np.__version__,
-        "sklearn": sklearn.__version__,
-        "parewire": parewire.__version__,
-        "git_commit": commit,
-    }
-
-
 def holm(pvalues: list[float]) -> list[float]:
     """Holm-Bonferroni adjusted p-values."""
     order = np.argsort(pvalues)
@@ -208,7 +188,9 @@ def main() -> None:
         f" --{k} {v}" for k, v in vars(args).items() if v != ap.get_default(k) and k != "out"
     )
 
-    info = machine()  # before the runs: the commit that produced the results
+    import sklearn
+
+    info = machine(sklearn=sklearn.__version__)  # before the runs: the commit that produced the results
     tasks = [(kind, seed, arm) for kind in reversed(MODELS) for seed in range(args.seeds) for arm in ARMS]
     done, wall = run_in_pool(run, tasks, args.workers, 30, "runs")
 

@@ -31,7 +31,7 @@ echo "kernel_check: valgrind fuzz clean in $(( $(date +%s) - t )) s"
 
 t=$(date +%s)
 status=0
-PYTHONMALLOC=malloc valgrind --error-exitcode=9 "$PY" scripts/valgrind_binding.py >"$OUT/vg.log" 2>&1 || status=$?
+PYTHONPATH="$PWD:$PWD/tests" PYTHONMALLOC=malloc valgrind --error-exitcode=9 "$PY" scripts/valgrind_binding.py >"$OUT/vg.log" 2>&1 || status=$?
 grep "valgrind_binding:" "$OUT/vg.log" || { cat "$OUT/vg.log"; exit 1; }
 # one report per block between '==PID== ' separator lines
 ours=$(awk '/^==[0-9]+== $/ { if (b ~ /_C\.(cpython|abi3)|[^a-z_]pw_|borrow_tensor|release_tensor|rewire_worker|run_polling|cancel_flag|csrc/) { print b; n++ } b = ""; next }

@@ -3,23 +3,21 @@
 Loads the extension by path so that importing the package (and torch, which
 valgrind finds very noisy and slow) is not needed; numpy arrays and hand-made
 capsules (tests/capsules.py) supply the tensors.  Exits non-zero if a result
-is wrong; valgrind's --error-exitcode reports memory errors.
+is wrong; valgrind's --error-exitcode reports memory errors.  Run from the
+source tree with ``PYTHONPATH=.:tests`` (scripts/kernel_check.sh does).
 """
 
 import glob
 import importlib.util
 import os
-import sys
 import threading
 
+import capsules
 import numpy as np
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "tests"))
-sys.path.insert(0, ROOT)
-import capsules  # noqa: E402
+from parewire import reference  # numpy only
 
-from parewire import reference  # noqa: E402  (numpy only)
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 path = glob.glob(os.path.join(ROOT, "parewire", "_C*.so"))[0]
 spec = importlib.util.spec_from_file_location("parewire._C", path)
