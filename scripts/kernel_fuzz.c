@@ -17,7 +17,6 @@
  */
 #define _POSIX_C_SOURCE 199309L
 #include <math.h>
-#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +25,7 @@
 
 #include "../csrc/kernels/parewire.h"
 #include "../csrc/kernels/pcg64.h" /* PW_U128_EMULATED: which 128-bit arithmetic this build has */
+#include "../csrc/kernels/thread.h" /* the helper thread, as the kernels start theirs */
 
 #define GUARD 64 /* elements of guard zone on each side of a buffer */
 
@@ -393,11 +393,10 @@ typedef struct {
     pw_status status;
 } cancel_job;
 
-static void *cancel_worker(void *arg)
+static void cancel_worker(void *arg)
 {
     cancel_job *j = arg;
     j->status = pw_rewire(&j->t, &j->opt, &j->seed);
-    return NULL;
 }
 
 static void cancel_midway(void)
@@ -413,13 +412,13 @@ static void cancel_midway(void)
         pw_cancel cancel;
         pw_cancel_init(&cancel);
         cancel_job j = {{w, PW_FLOAT32, 2, shape, strides}, {2, (pw_sampler)(k % 2), 1, &cancel, 2}, {1, 2, 3, 5}, PW_OK};
-        pthread_t th;
-        if (pthread_create(&th, NULL, cancel_worker, &j) != 0)
+        pw_thread th;
+        if (pw_thread_start(&th, cancel_worker, &j) != 0)
             return;
         struct timespec ts = {0, (long)(k + 1) * 300000L};
         nanosleep(&ts, NULL);
         pw_cancel_set(&cancel);
-        pthread_join(th, NULL);
+        pw_thread_join(&th);
         if (j.status == PW_ERR_CANCELLED) {
             cancelled++;
             if (memcmp(w, before, R * C * sizeof(float)) != 0) {

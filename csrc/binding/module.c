@@ -397,13 +397,12 @@ PyDoc_STRVAR(strength_stats_doc,
              "    float64 (rows * 8 and cols * 8 bytes; the sums over no element are 0).\n"
              "    The capsule is consumed; the tensor may be read-only.");
 
-static PyObject *pw_py_strength_stats(PyObject *self, PyObject *args, PyObject *kwargs)
+static PyObject *pw_py_strength_stats(PyObject *Py_UNUSED(self), PyObject *args, PyObject *kwargs)
 {
     static const char *fn = "parewire._C.strength_stats";
     static char *kwlist[] = {"capsule", "sums", NULL};
     PyObject *capsule, *row_bytes = NULL, *col_bytes = NULL, *result = NULL;
     int want_sums = 0;
-    (void)self;
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|p:strength_stats", kwlist, &capsule, &want_sums))
         return NULL;
     borrowed_tensor bt;
@@ -445,11 +444,10 @@ PyDoc_STRVAR(simd_variant_doc, "simd_variant($module, /, name=None)\n--\n\n"
                                "environment variable if it names one, else the best this CPU runs), or\n"
                                "None to only ask. Returns the variant in use.");
 
-static PyObject *pw_py_simd_variant(PyObject *self, PyObject *args, PyObject *kwargs)
+static PyObject *pw_py_simd_variant(PyObject *Py_UNUSED(self), PyObject *args, PyObject *kwargs)
 {
     static char *kwlist[] = {"name", NULL};
     const char *name = NULL;
-    (void)self;
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|z:simd_variant", kwlist, &name))
         return NULL;
     if (name && pw_simd_select(strcmp(name, "auto") == 0 ? NULL : name) != PW_OK)
@@ -464,10 +462,8 @@ PyDoc_STRVAR(simd_variants_doc,
              "simd_variants($module, /)\n--\n\n"
              "The SIMD variants this build and CPU can run, \"portable\" first, the best last.");
 
-static PyObject *pw_py_simd_variants(PyObject *self, PyObject *noargs)
+static PyObject *pw_py_simd_variants(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(noargs))
 {
-    (void)self;
-    (void)noargs;
     const char *const *names = pw_simd_variants();
     Py_ssize_t n = 0;
     while (names[n])

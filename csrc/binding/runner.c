@@ -49,16 +49,14 @@ static void cancel_flag_dealloc(PyObject *self)
     Py_DECREF(type); /* instances of a heap type own a reference to it */
 }
 
-static PyObject *cancel_flag_set(PyObject *self, PyObject *unused)
+static PyObject *cancel_flag_set(PyObject *self, PyObject *Py_UNUSED(noargs))
 {
-    (void)unused;
     pw_cancel_set(&((cancel_flag *)self)->cancel);
     Py_RETURN_NONE;
 }
 
-static PyObject *cancel_flag_is_set(PyObject *self, PyObject *unused)
+static PyObject *cancel_flag_is_set(PyObject *self, PyObject *Py_UNUSED(noargs))
 {
-    (void)unused;
     return PyBool_FromLong(pw_cancel_requested(&((cancel_flag *)self)->cancel));
 }
 

@@ -61,21 +61,11 @@
             memcpy((a), src, (size_t)(n) * sizeof(T));                 \
     }
 
-/* Rows at least this long sort with 11-bit digits. */
-#define PW_WIDE_DIGITS_MIN 1024
+/* Defines NAME(a, tmp, n): PW_RADIX_BODY with these digits. */
+#define PW_DEFINE_RADIX(NAME, T, FIRST, BITS, NDIG) \
+    static void NAME(T *a, T *tmp, int64_t n) PW_RADIX_BODY(T, a, tmp, n, FIRST, BITS, NDIG)
 
-static void radix_u32_8(uint32_t *a, uint32_t *tmp, int64_t n)
-    PW_RADIX_BODY(uint32_t, a, tmp, n, 0, 8, 4) static void radix_u32_11(uint32_t *a, uint32_t *tmp,
-                                                                         int64_t n)
-        PW_RADIX_BODY(uint32_t, a, tmp, n, 0, 11, 3) static void radix_u64_8(uint64_t *a, uint64_t *tmp,
-                                                                             int64_t n)
-            PW_RADIX_BODY(uint64_t, a, tmp, n, 0, 8, 8) static void radix_u64_11(uint64_t *a, uint64_t *tmp,
-                                                                                 int64_t n)
-                PW_RADIX_BODY(uint64_t, a, tmp, n, 0, 11, 6) static void radix_hi_11(uint64_t *a,
-                                                                                     uint64_t *tmp, int64_t n)
-                    PW_RADIX_BODY(uint64_t, a, tmp, n, 32, 11, 2)
-
-                        void pw_sort_u16(uint16_t *a, uint16_t *tmp, int64_t n)
+void pw_sort_u16(uint16_t *a, uint16_t *tmp, int64_t n)
 {
     if (n <= PW_INSERTION_MAX) {
         PW_INSERTION(uint16_t, a, n, 0, 0xFFFFu)
@@ -107,60 +97,48 @@ static void radix_u32_8(uint32_t *a, uint32_t *tmp, int64_t n)
         }                                            \
         return 1;                                    \
     }
-PW_DEFINE_FINISH(finish_u32, uint32_t)
-PW_DEFINE_FINISH(finish_u64, uint64_t)
 
-static void radix_top16_u32(uint32_t *a, uint32_t *tmp, int64_t n)
-    PW_RADIX_BODY(uint32_t, a, tmp, n, 16, 8, 2) static void radix_top22_u32(uint32_t *a, uint32_t *tmp,
-                                                                             int64_t n)
-        PW_RADIX_BODY(uint32_t, a, tmp, n, 10, 11, 2) static void radix_top16_u64(uint64_t *a, uint64_t *tmp,
-                                                                                  int64_t n)
-            PW_RADIX_BODY(uint64_t, a, tmp, n, 48, 8, 2) static void radix_top22_u64(uint64_t *a,
-                                                                                     uint64_t *tmp, int64_t n)
-                PW_RADIX_BODY(uint64_t, a, tmp, n, 42, 11, 2)
+/* Rows at least this long sort with 11-bit digits. */
+#define PW_WIDE_DIGITS_MIN 1024
 
-    /* Value rows: two radix passes on the top 16 (short rows) or 22 bits, then
+/* Value rows: two radix passes on the top 16 (short rows) or 22 bits, then
  * an insertion pass over the nearly sorted result -- half the passes of a
  * full radix sort on weights, whose top bits are nearly all distinct.  Rows
  * with many equal prefixes (e.g. quantised weights) exceed the insertion
- * budget and get the full radix sort. */
-    void pw_sort_u32(uint32_t *a, uint32_t *tmp, int64_t n)
-{
-    if (n <= PW_INSERTION_MAX) {
-        PW_INSERTION(uint32_t, a, n, 0, 0xFFFFFFFFu)
-        return;
+ * budget and get the full radix sort: 8-bit digits, or for long rows 11-bit
+ * ones (32 bits: digits of 11, 11 and 10 bits; 64 bits: 6 digits of 11
+ * bits, the top one has 9).  Defines NAME for BITS-bit keys of type T, with
+ * its radix passes and its insertion pass as NAME_top16, NAME_top22,
+ * NAME_full8, NAME_full11 and NAME_finish. */
+#define PW_DEFINE_VALUE_SORT(NAME, T, BITS)                      \
+    PW_DEFINE_RADIX(NAME##_top16, T, (BITS) - 16, 8, 2)          \
+    PW_DEFINE_RADIX(NAME##_top22, T, (BITS) - 22, 11, 2)         \
+    PW_DEFINE_RADIX(NAME##_full8, T, 0, 8, (BITS) / 8)           \
+    PW_DEFINE_RADIX(NAME##_full11, T, 0, 11, ((BITS) + 10) / 11) \
+    PW_DEFINE_FINISH(NAME##_finish, T)                           \
+    void NAME(T *a, T *tmp, int64_t n)                           \
+    {                                                            \
+        if (n <= PW_INSERTION_MAX) {                             \
+            PW_INSERTION(T, a, n, 0, ~(T)0)                      \
+            return;                                              \
+        }                                                        \
+        const int wide = n >= PW_WIDE_DIGITS_MIN;                \
+        if (wide)                                                \
+            NAME##_top22(a, tmp, n);                             \
+        else                                                     \
+            NAME##_top16(a, tmp, n);                             \
+        if (NAME##_finish(a, n, 2 * n))                          \
+            return;                                              \
+        if (wide)                                                \
+            NAME##_full11(a, tmp, n);                            \
+        else                                                     \
+            NAME##_full8(a, tmp, n);                             \
     }
-    const int wide = n >= PW_WIDE_DIGITS_MIN;
-    if (wide)
-        radix_top22_u32(a, tmp, n);
-    else
-        radix_top16_u32(a, tmp, n);
-    if (finish_u32(a, n, 2 * n))
-        return;
-    if (wide)
-        radix_u32_11(a, tmp, n); /* digits of 11, 11 and 10 bits */
-    else
-        radix_u32_8(a, tmp, n);
-}
 
-void pw_sort_u64(uint64_t *a, uint64_t *tmp, int64_t n)
-{
-    if (n <= PW_INSERTION_MAX) {
-        PW_INSERTION(uint64_t, a, n, 0, ~0ULL)
-        return;
-    }
-    const int wide = n >= PW_WIDE_DIGITS_MIN;
-    if (wide)
-        radix_top22_u64(a, tmp, n);
-    else
-        radix_top16_u64(a, tmp, n);
-    if (finish_u64(a, n, 2 * n))
-        return;
-    if (wide)
-        radix_u64_11(a, tmp, n); /* 6 digits of 11 bits: the top one has 9 */
-    else
-        radix_u64_8(a, tmp, n);
-}
+PW_DEFINE_VALUE_SORT(pw_sort_u32, uint32_t, 32)
+PW_DEFINE_VALUE_SORT(pw_sort_u64, uint64_t, 64)
+
+PW_DEFINE_RADIX(radix_hi_11, uint64_t, 32, 11, 2)
 
 void pw_sort_by_prefix(uint64_t *a, uint64_t *tmp, int64_t n)
 {
@@ -172,11 +150,16 @@ void pw_sort_by_prefix(uint64_t *a, uint64_t *tmp, int64_t n)
 }
 
 static void radix_u32_hi8(uint32_t *a, uint32_t *tmp, int64_t n, int first)
-    PW_RADIX_BODY(uint32_t, a, tmp, n, first, 8, 2) static void radix_u32_hi10(uint32_t *a, uint32_t *tmp,
-                                                                               int64_t n, int first)
-        PW_RADIX_BODY(uint32_t, a, tmp, n, first, 10, 2)
+{
+    PW_RADIX_BODY(uint32_t, a, tmp, n, first, 8, 2)
+}
 
-            void pw_sort_u32_prefix(uint32_t *a, uint32_t *tmp, int64_t n, int first, int bits)
+static void radix_u32_hi10(uint32_t *a, uint32_t *tmp, int64_t n, int first)
+{
+    PW_RADIX_BODY(uint32_t, a, tmp, n, first, 10, 2)
+}
+
+void pw_sort_u32_prefix(uint32_t *a, uint32_t *tmp, int64_t n, int first, int bits)
 {
     if (n <= PW_INSERTION_MAX) {
         PW_INSERTION(uint32_t, a, n, first, 0xFFFFFFFFu)
