@@ -11,6 +11,7 @@ from typing import Any, Callable, Literal, NamedTuple, TypeVar
 import torch
 
 from . import _C, _bridge
+from ._claims import claim
 from .seeding import check_generator, check_seed, resolve_seed, seed_words
 
 __all__ = ["SAMPLERS", "StrengthStats", "pa_rewire_", "strength_stats", "stabilize_strength_"]
@@ -130,7 +131,8 @@ def pa_rewire_(
     # the seed (the reference's coupling, for its exact result); otherwise
     # the column pass continues the stream, so the passes are independent.
     reseed = seed is not None and code == _C.SAMPLER_NUMPY
-    _bridge.rewire(tensor, words, passes=2, sampler=code, reseed=reseed, threads=nthreads, fn=fn, arg="tensor")
+    with claim([tensor]):
+        _bridge.rewire(tensor, words, passes=2, sampler=code, reseed=reseed, threads=nthreads, fn=fn, arg="tensor")
     return tensor
 
 
@@ -291,7 +293,7 @@ def _stabilize(tensor: Any, initializer: Any, trials: Any, fn: str, names: tuple
         )
 
     shape, dtype, device, ptr = tensor.shape, tensor.dtype, tensor.device, tensor.data_ptr()
-    with torch.no_grad():
+    with torch.no_grad(), claim([tensor]):
         own = tensor.detach()  # the caller's storage, whatever the initializer does
         original = own.clone()
         best = torch.empty_like(original)

@@ -39,6 +39,7 @@ import numpy as np
 import torch
 
 from . import _C, _bridge
+from ._claims import claim
 from .functional import _is_empty, _stabilize, default_threads
 from .seeding import SeedWords, seed_words, state_seed, words_from_state
 
@@ -84,11 +85,12 @@ def _run(weights: Any, seed: Any, passes: int, fn: str) -> Any:
         # A truthy seed restarts every pass from it (the reference's result);
         # unseeded, the passes continue one stream: independent, as the
         # reference's fresh entropy for each pass makes them.
-        _rewire(weights, words or seed_words(state_seed(None, fn)), passes, words is not None, fn)
+        with claim([weights]):
+            _rewire(weights, words or seed_words(state_seed(None, fn)), passes, words is not None, fn)
         return weights
     # Hold the generator's lock from reading its state to writing it back, as
     # numpy's own methods do, so concurrent calls draw disjoint numbers.
-    with bitgen.lock:
+    with claim([weights]), bitgen.lock:
         state = bitgen.state
         final = _rewire(weights, words_from_state(state), passes, False, fn)
         state["state"] = {"state": (final[0] << 64) | final[1], "inc": (final[2] << 64) | final[3]}

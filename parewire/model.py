@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from . import distributed, functional
+from ._claims import claim
 from ._inventory import Entry, Inventory, Layers, Patterns, build_inventory, is_dtensor, unwrap
 from ._options import DEFAULT_SAMPLER, INITIALIZERS, Init, Request, RewireOptions, make_options
 from ._registry import rule_for
@@ -121,7 +122,7 @@ def _drive(
 ) -> RewireReport:
     """The one path from an inventory to a report (see the module docstring)."""
     entries = inventory.to_rewire
-    options, workers, fn = request.options, request.workers, request.fn
+    workers = request.workers
     n_workers = workers if workers is not None else default_workers(len(entries))
     capacity = workers if workers is not None else default_workers(1 << 30)  # threads the run may use
 
@@ -134,6 +135,19 @@ def _drive(
         return distributed.rewire(
             dist_call, inventory.entries, entries, dataclasses.replace(request, workers=n_workers), report
         )
+    with claim([e.tensor for e in entries]):  # another call on these weights waits for this one
+        return _drive_local(entries, request, report, n_workers, capacity)
+
+
+def _drive_local(
+    entries: list[Entry],
+    request: Request,
+    report: Callable[[list[ParameterRecord], Restore | None], RewireReport],
+    n_workers: int,
+    capacity: int,
+) -> RewireReport:
+    """The single-process part of :func:`_drive`: check, then run every parameter's step."""
+    options, fn = request.options, request.fn
     befores = _validate(entries, options, fn)
     seeds = [derive_seed(request.base, e.name) for e in entries]
     nbytes = sum(e.tensor.numel() * e.tensor.element_size() for e in entries)

@@ -10,6 +10,9 @@ helper thread that the calling thread waits on.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -116,3 +119,147 @@ def test_threads_sharing_a_numpy_generator_draw_what_serial_calls_draw():
     assert shared.bit_generator.state == serial_rng.bit_generator.state
     assert sorted(threaded) == sorted(serial)
     assert len(set(serial)) == len(serial)
+
+
+# -- two threads on one object ------------------------------------------------------------
+# A call claims the memory it writes (parewire/_claims.py): a second call on overlapping
+# memory waits, so the result is that of the two calls made one after the other.
+
+
+def _race(calls, trials=6):
+    """Runs the zero-argument ``calls`` at once from as many threads, ``trials`` times;
+    yields after each round."""
+    for _ in range(trials):
+        start = threading.Barrier(len(calls))
+        errors: list[BaseException] = []
+
+        def go(call, start=start, errors=errors):
+            start.wait()
+            try:
+                call()
+            except BaseException as e:  # noqa: B036 - reported by the assertion below
+                errors.append(e)
+
+        threads = [threading.Thread(target=go, args=(c,)) for c in calls]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+        assert not any(t.is_alive() for t in threads), "a call never finished (deadlock?)"
+        assert not errors, errors
+        yield
+
+
+def _serial(original, steps):
+    """The results of applying ``steps`` (functions of one tensor) in each order."""
+    out = []
+    for order in (steps, steps[::-1]):
+        w = original.clone()
+        for f in order:
+            f(w)
+        out.append(w)
+    return out
+
+
+def _one_of(w, candidates):
+    return any(np.array_equal(bits(w), bits(c)) for c in candidates)
+
+
+def test_two_threads_on_one_tensor_give_a_serial_result():
+    original = torch.randn(1024, 768, generator=torch.Generator().manual_seed(0))
+    steps = [lambda t: parewire.pa_rewire_(t, seed=1), lambda t: parewire.pa_rewire_(t, seed=2, sampler="fast")]
+    expected = _serial(original, steps)
+    w = original.clone()
+    for _ in _race([lambda: steps[0](w), lambda: steps[1](w)]):
+        assert _one_of(w, expected), "two concurrent calls on one tensor mixed their reads and writes"
+        w.copy_(original)
+
+
+def test_two_threads_on_overlapping_views_give_a_serial_result():
+    original = torch.randn(1200, 512, generator=torch.Generator().manual_seed(1))
+    steps = [lambda t: parewire.pa_rewire_(t[:700], seed=3), lambda t: parewire.PA_rewiring_torch(t[500:], seed=4)]
+    expected = _serial(original, steps)
+    w = original.clone()
+    for _ in _race([lambda: steps[0](w), lambda: steps[1](w)]):
+        assert _one_of(w, expected), "two concurrent calls on overlapping views mixed their reads and writes"
+        w.copy_(original)
+
+
+def test_a_numpy_array_and_a_tensor_over_it_are_one_object():
+    original = np.random.default_rng(2).standard_normal((900, 600)).astype(np.float32)
+    a = original.copy()
+    t = torch.from_numpy(a)
+    expected = _serial(
+        torch.from_numpy(original),
+        [lambda x: parewire.PA_rewiring_np(x.numpy(), seed=5), lambda x: parewire.pa_rewire_(x, seed=6)],
+    )
+    for _ in _race([lambda: parewire.PA_rewiring_np(a, seed=5), lambda: parewire.pa_rewire_(t, seed=6)]):
+        assert _one_of(t, expected)
+        a[...] = original
+
+
+def test_two_threads_rewiring_one_model_give_a_serial_result():
+    def model():
+        torch.manual_seed(0)
+        return torch.nn.Sequential(*[torch.nn.Linear(384, 384) for _ in range(4)])
+
+    def weights(m):
+        return torch.cat([p.detach().flatten() for p in m.parameters()])
+
+    expected = []
+    for order in ((7, 8), (8, 7)):
+        m = model()
+        for s in order:
+            parewire.rewire_model(m, seed=s, workers=2)
+        expected.append(weights(m))
+    m = model()
+    original = [p.detach().clone() for p in m.parameters()]
+    for _ in _race([lambda: parewire.rewire_model(m, seed=7, workers=2), lambda: parewire.rewire_model(m, seed=8)]):
+        assert _one_of(weights(m), expected), "two concurrent rewire_model calls on one model mixed their work"
+        with torch.no_grad():
+            for p, o in zip(m.parameters(), original):
+                p.copy_(o)
+
+
+def test_an_initializer_may_call_parewire_on_its_own_argument():
+    # the thread that holds a claim may claim the same memory again: no deadlock
+    w = torch.empty(64, 48)
+
+    def init(t):
+        torch.nn.init.normal_(t)
+        parewire.pa_rewire_(t, seed=0)
+
+    for _ in _race([lambda: parewire.stabilize_strength_(w, init, trials=3)], trials=1):
+        pass
+    assert torch.isfinite(w).all()
+
+
+WAIT_THEN_CTRL_C = textwrap.dedent(
+    """
+    import os, signal, threading, time, torch, parewire
+    from parewire._claims import claim
+    w = torch.randn(100, 100)
+    held, release = threading.Event(), threading.Event()
+    def holder():
+        with claim([w]):
+            held.set()
+            release.wait(60)
+    threading.Thread(target=holder, daemon=True).start()
+    held.wait()
+    threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+    before, t0 = w.clone(), time.monotonic()
+    try:
+        parewire.pa_rewire_(w, seed=0)
+        print("not interrupted")
+    except KeyboardInterrupt:
+        print(f"interrupted {time.monotonic() - t0:.2f} unchanged {torch.equal(w, before)}")
+    """
+)
+
+
+def test_ctrl_c_reaches_a_call_waiting_for_its_turn():
+    out = subprocess.run([sys.executable, "-c", WAIT_THEN_CTRL_C], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    what, seconds, _, unchanged = out.stdout.split()
+    assert what == "interrupted" and unchanged == "True", out.stdout
+    assert float(seconds) < 5.0, f"Ctrl-C took {seconds} s to reach a waiting call"
