@@ -17,6 +17,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+import pytest
 import torch
 from _helpers import bits
 
@@ -165,23 +166,24 @@ def _one_of(w, candidates):
     return any(np.array_equal(bits(w), bits(c)) for c in candidates)
 
 
-def test_two_threads_on_one_tensor_give_a_serial_result():
-    original = torch.randn(1024, 768, generator=torch.Generator().manual_seed(0))
-    steps = [lambda t: parewire.pa_rewire_(t, seed=1), lambda t: parewire.pa_rewire_(t, seed=2, sampler="fast")]
-    expected = _serial(original, steps)
-    w = original.clone()
-    for _ in _race([lambda: steps[0](w), lambda: steps[1](w)]):
-        assert _one_of(w, expected), "two concurrent calls on one tensor mixed their reads and writes"
-        w.copy_(original)
+TWO_CALLS = {
+    "one tensor": ((1024, 768), lambda t: parewire.pa_rewire_(t, seed=1), lambda t: parewire.pa_rewire_(t, seed=2)),
+    "overlapping views": (
+        (1200, 512),
+        lambda t: parewire.pa_rewire_(t[:700], seed=3, sampler="fast"),
+        lambda t: parewire.PA_rewiring_torch(t[500:], seed=4),
+    ),
+}
 
 
-def test_two_threads_on_overlapping_views_give_a_serial_result():
-    original = torch.randn(1200, 512, generator=torch.Generator().manual_seed(1))
-    steps = [lambda t: parewire.pa_rewire_(t[:700], seed=3), lambda t: parewire.PA_rewiring_torch(t[500:], seed=4)]
-    expected = _serial(original, steps)
+@pytest.mark.parametrize("case", sorted(TWO_CALLS))
+def test_two_threads_on_one_storage_give_a_serial_result(case):
+    shape, first, second = TWO_CALLS[case]
+    original = torch.randn(*shape, generator=torch.Generator().manual_seed(0))
+    expected = _serial(original, [first, second])
     w = original.clone()
-    for _ in _race([lambda: steps[0](w), lambda: steps[1](w)]):
-        assert _one_of(w, expected), "two concurrent calls on overlapping views mixed their reads and writes"
+    for _ in _race([lambda: first(w), lambda: second(w)]):
+        assert _one_of(w, expected), f"two concurrent calls on {case} mixed their reads and writes"
         w.copy_(original)
 
 
