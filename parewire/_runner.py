@@ -177,8 +177,34 @@ def make_snapshots(mode: Restore, folder: str | None = None) -> _Snapshots:
     if mode == "memory":
         return _MemorySnapshots()
     if mode == "disk":
-        return _DiskSnapshots(folder)
+        try:
+            return _DiskSnapshots(folder)
+        except OSError as e:
+            where = folder if folder is not None else tempfile.gettempdir()
+            raise OSError(
+                e.errno,
+                f"parewire: restore='disk' could not create its temporary file in {where!r} ({e.strerror or e}); "
+                "nothing was changed. Pass restore_dir= a writable folder, or restore='memory' or 'none'",
+            ) from e
     return _Snapshots()
+
+
+def save_snapshot(snapshots: _Snapshots, key: str, tensor: torch.Tensor) -> None:
+    """Keeps ``tensor``'s values for the restore; a failure says which parameter and what to do."""
+    try:
+        snapshots.save(key, tensor)
+    except (OSError, MemoryError) as e:
+        what = f"{e.strerror or e}" if isinstance(e, OSError) else "out of memory"
+        message = (
+            f"parewire: could not keep a copy of {key!r} for restore={snapshots.mode!r} ({what}); every "
+            "parameter is restored and nothing is changed. "
+            + (
+                "Pass restore_dir= a folder with room, or restore='memory'"
+                if snapshots.mode == "disk"
+                else "Pass restore='disk' (with restore_dir= a folder with room) or restore='none'"
+            )
+        )
+        raise (OSError(e.errno, message) if isinstance(e, OSError) else MemoryError(message)) from e
 
 
 _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
@@ -364,7 +390,7 @@ def run(
             # nothing left to start: the threads idle workers would have used are this job's
             threads = 1 + budget - running if started == total else 1
         try:
-            snapshots.save(jobs[i].key, jobs[i].tensor)
+            save_snapshot(snapshots, jobs[i].key, jobs[i].tensor)
             return work(i, cancel, max(1, threads))
         finally:
             with lock:

@@ -52,7 +52,7 @@ import torch.distributed as dist
 
 from ._bridge import CancelToken
 from ._inventory import NOT_CONSIDERED, is_dtensor
-from ._runner import Job, Restore, RunFailed, choose_restore, make_snapshots, run
+from ._runner import Job, Restore, RunFailed, choose_restore, make_snapshots, run, save_snapshot
 from ._runner import _InterruptGuard as InterruptGuard
 from ._step import name_error, rewire_entry
 from .seeding import derive_seed
@@ -561,6 +561,7 @@ def _write_back(
     waiting in a broadcast until the timeout."""
     group = current.group
     wait = datetime.timedelta(seconds=current.timeout)
+    failed: BaseException | None = None  # a copy that could not be kept: stop writing, keep broadcasting
     with InterruptGuard(CancelToken()) as guard:
         for i, e in enumerate(entries):
             p = e.tensor
@@ -573,13 +574,20 @@ def _write_back(
             work = cast("dist.Work", dist.broadcast(buf, src=src, group=group, async_op=True))  # async: never None
             work.wait(wait)
             new = _write_shard(p, buf) if is_dtensor(p) else buf
-            snapshots.save(e.name, target)
-            with torch.no_grad():
-                target.copy_(new)
-            written.append(i)
+            if failed is None:
+                try:
+                    save_snapshot(snapshots, e.name, target)
+                except (OSError, MemoryError) as exc:
+                    failed = exc
+            if failed is None:
+                with torch.no_grad():
+                    target.copy_(new)
+                written.append(i)
             del buf, new
     if guard.raised is not None:
         raise guard.raised
+    if failed is not None:
+        raise failed
 
 
 def rewire(

@@ -9,6 +9,7 @@ step shows up as the batch hanging (and the cases after it missing).
 
 import contextlib
 import datetime
+import errno
 import os
 import signal
 import sys
@@ -562,6 +563,32 @@ def interrupt_during_write_back(rank, world):
 def interrupt_during_write_back_restore_none(rank, world):
     """restore='none': no copies, so what was written stays (Ctrl-C lets the loop finish: all of it)."""
     return _interrupted_write_back(rank, restore="none")
+
+
+@case
+def full_disk_during_write_back(rank, world):
+    """restore='disk': rank 1's disk is full at its third copy.  It stops writing but keeps broadcasting,
+    so no rank waits for a timeout, and every rank restores."""
+    model = build_twelve()
+    before = full_state(model)
+    save = parewire._runner._DiskSnapshots.save
+    copies = {"n": 0}
+
+    def filling(self, key, t):
+        copies["n"] += 1
+        if copies["n"] == 3:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        save(self, key, t)
+
+    snapshots = parewire._runner._DiskSnapshots
+    if rank == 1:
+        setattr(snapshots, "save", filling)  # noqa: B010 - a method replaced for the test
+    t0 = time.monotonic()
+    try:
+        outcome = attempt(lambda: parewire.rewire_model(model, group=True, seed=3, restore="disk", timeout=50))
+    finally:
+        setattr(snapshots, "save", save)  # noqa: B010
+    return {"before": before, "outcome": outcome, "state": full_state(model), "seconds": time.monotonic() - t0}
 
 
 @case

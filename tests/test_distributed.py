@@ -45,6 +45,7 @@ BATCHES = {
         "nan_on_one_rank_mixed",
         "interrupt_while_rewiring",
         "interrupt_during_write_back",
+        "full_disk_during_write_back",
         "interrupt_during_write_back_restore_none",
         "silent_rank_timeout",
         "group_smaller_than_mesh",
@@ -342,6 +343,16 @@ def test_ctrl_c_during_write_back_restores_every_rank(batches):
     assert results[0]["outcome"][:2] == ("error", "DistributedRewireError")
     assert "write-back" in results[0]["outcome"][2]
     assert_unchanged(results)
+
+
+def test_a_full_disk_during_write_back_restores_every_rank_without_waiting(batches):
+    results = batches(2)["full_disk_during_write_back"]
+    for r in results:  # every rank is told which rank failed and why
+        kind, exc_type, message, *_ = r["outcome"]
+        assert (kind, exc_type) == ("error", "DistributedRewireError"), r["outcome"]
+        assert "rank 1: OSError" in message and "could not keep a copy of" in message, message
+    assert_unchanged(results)
+    assert max(r["seconds"] for r in results) < 30, "a rank waited for the timeout"
 
 
 def test_restore_none_keeps_what_the_write_back_wrote(batches):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -188,6 +189,52 @@ def test_ctrl_c_without_copies_leaves_exactly_the_reported_parameters_rewired(wo
     res = run_interrupted("none", workers, 2, init="orthogonal")
     if res["outcome"] == "interrupted":
         assert res["done"] == res["changed"] and len(res["changed"]) < 24, res
+
+
+# -- a full disk -----------------------------------------------------------------------------------
+
+FULL_DISK = textwrap.dedent(
+    """
+    import json, os, resource, signal, sys, tempfile
+    import torch
+    from torch import nn
+    import parewire
+
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG instead
+    torch.manual_seed(0)
+    model = nn.Sequential(*[nn.Linear(256, 256) for _ in range(6)])  # 256 KiB per weight
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    folder = tempfile.mkdtemp()
+    resource.setrlimit(resource.RLIMIT_FSIZE, (600_000, 600_000))  # room for two copies, not six
+    try:
+        parewire.rewire_model(model, seed=0, restore="disk", restore_dir=folder, workers=int(sys.argv[1]))
+        error = None
+    except OSError as e:
+        error = str(e)
+    changed = [k for k, v in model.state_dict().items() if not torch.equal(v, before[k])]
+    print(json.dumps({"error": error, "changed": changed, "left": os.listdir(folder)}))
+    """
+)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="RLIMIT_FSIZE is POSIX")
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_full_disk_during_the_copies_names_the_parameter_and_changes_nothing(workers):
+    out = subprocess.run([sys.executable, "-c", FULL_DISK, str(workers)], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    res = json.loads(out.stdout.strip().splitlines()[-1])
+    assert res["error"] is not None, "rewire_model did not fail on a full disk"
+    assert re.search(r"could not keep a copy of '\d\.weight' for restore='disk'.*restore_dir=", res["error"]), res
+    assert res["changed"] == [] and res["left"] == [], res
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc: a folder nobody can create files in")
+def test_a_restore_dir_without_room_for_a_file_fails_before_any_work():
+    model = net(2)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises(OSError, match=r"restore='disk' could not create its temporary file in '/proc'"):
+        parewire.rewire_model(model, seed=0, restore="disk", restore_dir="/proc")
+    assert same(model.state_dict(), before)
 
 
 # -- memory ----------------------------------------------------------------------------------------
