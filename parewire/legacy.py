@@ -89,7 +89,9 @@ def _run(weights: Any, seed: Any, passes: int, fn: str) -> Any:
             _rewire(weights, words or seed_words(state_seed(None, fn)), passes, words is not None, fn)
         return weights
     # Hold the generator's lock from reading its state to writing it back, as
-    # numpy's own methods do, so concurrent calls draw disjoint numbers.
+    # numpy's own methods do, so concurrent calls draw disjoint numbers.  The
+    # memory is claimed first: a thread that already holds it (an initializer
+    # inside stabilize_strength) must not wait for a lock whose holder waits for it.
     with claim([weights]), bitgen.lock:
         state = bitgen.state
         final = _rewire(weights, words_from_state(state), passes, False, fn)
