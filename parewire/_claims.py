@@ -26,36 +26,46 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
-__all__ = ["claim", "extent"]
+__all__ = ["claim", "extent", "storage_span"]
 
 _changed = threading.Condition()
 #: (device, first byte, one past the last byte, thread) of every claim held.
 _held: list[tuple[str, int, int, int]] = []
 
 
+def storage_span(t: torch.Tensor) -> tuple[tuple[Any, ...] | None, tuple[int, int]]:
+    """(device, storage address, storage bytes) and the byte span of ``t``'s elements in it."""
+    if isinstance(t, nn.parameter.UninitializedParameter) or t.is_meta or t.numel() == 0:
+        return None, (0, 0)
+    if t.layout != torch.strided:
+        return None, (0, 0)
+    try:
+        st = t.untyped_storage()
+        base = st.data_ptr()
+        nbytes = st.nbytes()
+    except (RuntimeError, NotImplementedError, TypeError):  # tensors without a storage of their own
+        return None, (0, 0)
+    es = t.element_size()
+    lo = t.storage_offset() * es
+    hi = lo + es * (1 + sum((n - 1) * s for n, s in zip(t.shape, t.stride())))
+    return (str(t.device), base, nbytes), (int(lo), int(hi))
+
+
 def extent(x: Any) -> tuple[str, int, int] | None:
     """``(device, first byte, one past the last byte)`` of the elements of a tensor or
     array, or None when it has no memory of its own to claim (empty, meta, DTensor)."""
     if isinstance(x, torch.Tensor):
-        try:
-            base = x.data_ptr() if x.numel() and x.device.type != "meta" else 0
-        except (RuntimeError, NotImplementedError):  # tensors without storage (fake, functorch wrappers)
-            base = 0
-        if base == 0:
+        storage, (lo, hi) = storage_span(x)  # the span parameters are identified by (_inventory)
+        if storage is None or storage[1] == 0:  # no memory of its own (a DTensor's wrapper, fake tensors)
             return None
-        itemsize, device = x.element_size(), str(x.device)
-        steps = [(n - 1) * s * itemsize for n, s in zip(x.shape, x.stride())]
-    elif isinstance(x, np.ndarray):
-        if x.size == 0:
-            return None
-        base, itemsize, device = x.__array_interface__["data"][0], x.itemsize, "cpu"
-        steps = [(n - 1) * s for n, s in zip(x.shape, x.strides)]
-    else:
-        return None
-    start = base + sum(s for s in steps if s < 0)
-    end = base + sum(s for s in steps if s > 0) + itemsize
-    return device, start, end
+        return storage[0], storage[1] + lo, storage[1] + hi
+    if isinstance(x, np.ndarray) and x.size:
+        base = x.__array_interface__["data"][0]
+        steps = [(n - 1) * s for n, s in zip(x.shape, x.strides)]  # numpy strides may be negative
+        return "cpu", base + sum(s for s in steps if s < 0), base + sum(s for s in steps if s > 0) + x.itemsize
+    return None
 
 
 @contextlib.contextmanager

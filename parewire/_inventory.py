@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from . import _bridge
+from ._claims import storage_span
 from ._registry import rule_for
 from .report import ParameterRecord
 
@@ -314,24 +315,6 @@ def _skip_reason(c: _Candidate, layers: Layers, fn: str) -> str | None:
 # -- identity ------------------------------------------------------------------------------
 
 
-def _storage_of(t: torch.Tensor) -> tuple[tuple[Any, ...] | None, tuple[int, int]]:
-    """(device, storage address, storage bytes) and the byte span of ``t``'s elements in it."""
-    if isinstance(t, nn.parameter.UninitializedParameter) or t.is_meta or t.numel() == 0:
-        return None, (0, 0)
-    if t.layout != torch.strided:
-        return None, (0, 0)
-    try:
-        st = t.untyped_storage()
-        base = st.data_ptr()
-        nbytes = st.nbytes()
-    except (RuntimeError, NotImplementedError, TypeError):  # tensors without a storage of their own
-        return None, (0, 0)
-    es = t.element_size()
-    lo = t.storage_offset() * es
-    hi = lo + es * (1 + sum((n - 1) * s for n, s in zip(t.shape, t.stride())))
-    return (str(t.device), base, nbytes), (int(lo), int(hi))
-
-
 def _local(t: torch.Tensor) -> torch.Tensor:
     return t.to_local() if is_dtensor(t) else t
 
@@ -340,10 +323,10 @@ def _identify(entry: Entry) -> None:
     t = entry.tensor
     if is_dtensor(t):
         local = _local(t)
-        entry.storage, entry.span = _storage_of(local)
+        entry.storage, entry.span = storage_span(local)
         entry.identity = ("object", id(t))  # identical on every rank, whatever the local shard holds
         return
-    entry.storage, entry.span = _storage_of(t)
+    entry.storage, entry.span = storage_span(t)
     if entry.storage is None:
         entry.identity = ("object", id(t))
     else:
